@@ -1,0 +1,64 @@
+"""Tile grids, the box sweep and box outlines shared by every picture the project makes.
+
+Grid format: each 64x64 tile sits inside a 2-pixel frame of value 255, so a
+10x10 grid is a 680x680 8-bit grayscale image. Tile (r, c) has its top-left
+pixel at row 2 + 68 r, column 2 + 68 c.
+"""
+
+import numpy as np
+
+FRAME = 2
+TILE_SIZE = 64
+CANVAS_SIZE = 64
+SWEEP_ROWS = 10
+SWEEP_COLUMNS = 10
+
+
+def tile_grid(tiles, rows=SWEEP_ROWS, columns=SWEEP_COLUMNS):
+    """Arrange tiles into one framed grid image.
+
+    Args:
+      tiles: uint8 array (rows * columns, H, W) or (rows * columns, H, W, 1)
+        in [0, 255], in row-major order. Float input in [0, 1] is scaled to
+        [0, 255] and rounded.
+      rows, columns: grid shape.
+
+    Returns:
+      uint8 array (rows * (H + 2 * FRAME), columns * (W + 2 * FRAME)).
+    """
+    tiles = to_uint8(np.asarray(tiles))
+    if tiles.ndim == 4:
+        tiles = tiles[..., 0]
+    if tiles.shape[0] != rows * columns:
+        raise ValueError(
+            f"tile_grid needs rows * columns = {rows * columns} tiles, got {tiles.shape[0]}")
+
+    height, width = tiles.shape[1:3]
+    cell_height, cell_width = height + 2 * FRAME, width + 2 * FRAME
+    grid = np.full((rows * cell_height, columns * cell_width), 255, dtype=np.uint8)
+    for index, tile in enumerate(tiles):
+        top = (index // columns) * cell_height + FRAME
+        left = (index % columns) * cell_width + FRAME
+        grid[top:top + height, left:left + width] = tile
+    return grid
+
+
+def to_uint8(images):
+    """Convert images to uint8 [0, 255]; floats are read as [0, 1] and rounded."""
+    if images.dtype == np.uint8:
+        return images
+    if np.issubdtype(images.dtype, np.floating):
+        return np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
+    raise TypeError(f"images must be uint8 or float in [0, 1], got dtype {images.dtype}")
+
+
+def sweep_boxes():
+    """Return the 100 boxes of the 10x10 sweep grid as int array (100, 4) of x, y, w, h.
+
+    Tile (r, c) requests x = 4 (c + 1), y = 4 (r + 1), w = 11 + c, h = 11 + r
+    (pixels of the 64x64 canvas), so the box moves right and grows wider along
+    a row, and moves down and grows taller along a column.
+    """
+    rows, columns = np.meshgrid(np.arange(SWEEP_ROWS), np.arange(SWEEP_COLUMNS), indexing="ij")
+    rows, columns = rows.ravel(), columns.ravel()
+    return np.stack([4 * (columns + 1), 4 * (rows + 1), 11 + columns, 11 + rows], axis=1)
