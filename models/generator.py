@@ -3,6 +3,7 @@
 import keras
 
 from models.batch_norm import BatchNorm
+from models.output_layer import SingleChannelConv
 from models.blocks import (ACTIVATIONS, KERNEL_SIZE, WEIGHT_INITIALIZERS, apply_layers,
                            check_choice, conv_block)
 from stn import BoxToTheta, SpatialTransformer
@@ -29,7 +30,7 @@ def build_generator(noise_dim=NOISE_DIM, activation="relu", weight_init="lecun_u
       global_pathway: -> (8, 8, 64) -> (16, 16, 64);
       local_pathway: -> (8, 8, 64) -> (16, 16, 64), pasted into the box (16, 16, 64);
       concatenated (16, 16, 128) -> (32, 32, 32) -> (64, 64, 32)
-      -> 4x4 transposed convolution, stride 1, 1 channel, sigmoid -> (64, 64, 1).
+      -> 4x4 convolution, stride 1, 1 channel, sigmoid -> (64, 64, 1).
     """
     check_choice("activation", activation, ACTIVATIONS)
     check_choice("weight initializer", weight_init, WEIGHT_INITIALIZERS)
@@ -53,9 +54,8 @@ def build_generator(noise_dim=NOISE_DIM, activation="relu", weight_init="lecun_u
         [global_features, local_features])
     features = apply_layers(conv_block(32, "g_conv_0", activation, weight_init, True), features)
     features = apply_layers(conv_block(32, "g_conv_1", activation, weight_init, True), features)
-    images = keras.layers.Conv2DTranspose(
-        1, KERNEL_SIZE, strides=1, padding="same", activation="sigmoid",
-        kernel_initializer=weight_init, name="images")(features)
+    images = SingleChannelConv(KERNEL_SIZE, activation="sigmoid", kernel_initializer=weight_init,
+                               name="images")(features)
     return keras.Model([noise, labels, boxes], images, name=name)
 
 
