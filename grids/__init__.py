@@ -62,3 +62,42 @@ def sweep_boxes():
     rows, columns = np.meshgrid(np.arange(SWEEP_ROWS), np.arange(SWEEP_COLUMNS), indexing="ij")
     rows, columns = rows.ravel(), columns.ravel()
     return np.stack([4 * (columns + 1), 4 * (rows + 1), 11 + columns, 11 + rows], axis=1)
+
+
+def draw_box_outline(image, box, value=255):
+    """Return a copy of `image` with the outline of `box` drawn in `value`.
+
+    The outline is the box's own border pixels: column x, column x + w - 1,
+    row y and row y + h - 1, spanning rows y..y+h-1 and columns x..x+w-1.
+    Parts of the outline that fall off the image are skipped, so a box that
+    touches or crosses an edge draws without error and never wraps round to
+    the opposite side through a negative index.
+
+    Args:
+      image: array (H, W) or (H, W, C); rows and columns are its first two axes.
+      box: x, y, w, h in pixels, origin top-left; w, h >= 1.
+      value: pixel value of the outline.
+
+    Returns:
+      An array of the same shape and dtype as `image`.
+    """
+    x, y, w, h = (int(number) for number in box)
+    if w < 1 or h < 1:
+        raise ValueError(f"box [x, y, w, h] = {[x, y, w, h]} needs w, h >= 1")
+    outlined = np.array(image, copy=True)
+    height, width = outlined.shape[:2]
+    left, right, top, bottom = x, x + w - 1, y, y + h - 1
+
+    # The visible part of the box, clipped to the image.
+    first_row, last_row = max(top, 0), min(bottom, height - 1)
+    first_column, last_column = max(left, 0), min(right, width - 1)
+    if first_row > last_row or first_column > last_column:
+        return outlined
+
+    for column in (left, right):
+        if 0 <= column < width:
+            outlined[first_row:last_row + 1, column] = value
+    for row in (top, bottom):
+        if 0 <= row < height:
+            outlined[row, first_column:last_column + 1] = value
+    return outlined
