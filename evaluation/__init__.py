@@ -1,0 +1,1 @@
+"""Measure what and where a generator draws: digit accuracy, box IoU, ink inside and FID."""
