@@ -87,6 +87,12 @@ def parse_args(argv=None):
                         f"(default: {DEFAULTS.checkpoint_every})")
     output.add_argument("--log_every", type=int, help="progress log line every this many "
                         f"iterations (default: {DEFAULTS.log_every})")
+    output.add_argument("--eval_every", type=int,
+                        help="score the generator on the sweep grid's 1,000 conditions (digit "
+                             "accuracy, box IoU, ink inside, FID) every this many iterations "
+                             "and log the scores to TensorBoard; needs the judge that "
+                             "`python lwawtd_evaluate.py --train_judge` trains, and the data "
+                             "set's test split; 0 turns it off (default: 0)")
     output.add_argument("--resume", metavar="RUN_DIR",
                         help="continue this run folder from its last checkpoint with its saved "
                              "configuration, up to the --max_iter it was started with; other "

@@ -53,6 +53,7 @@ class TrainConfig:
     summary_every: int = 1000
     checkpoint_every: int = 5000
     log_every: int = 100
+    eval_every: int = 0
     strategy: str = "default"
     shuffle_buffer: int = 10000
 
@@ -60,6 +61,8 @@ class TrainConfig:
         """Raise ValueError naming the first invalid setting and what to do instead."""
         _check_positive(self, "max_iter", "batch_size", "num_z", "g_train", "summary_every",
                         "checkpoint_every", "log_every", "lr_d", "lr_g")
+        if self.eval_every < 0:
+            raise ValueError(f"--eval_every must be 0 (off) or positive, got {self.eval_every}")
         for name in ("beta1_d", "beta1_g"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"--{name} must be in [0, 1), got {getattr(self, name)}")

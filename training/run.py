@@ -93,7 +93,8 @@ def train(config, resume_dir=None, logical_cpus=1):
     logging.info("%s run %s at iteration %d of %d", "resuming" if resume_dir else "starting",
                  run_dir, start, config.max_iter)
 
-    loop = TrainingLoop(config, trainer, strategy, files, output_dir, manager, start)
+    evaluator = make_evaluator(config) if chief and config.eval_every else None
+    loop = TrainingLoop(config, trainer, strategy, files, output_dir, manager, start, evaluator)
     loop.run()
     if chief:
         trainer.generator.save(os.path.join(run_dir, GENERATOR_FILE))
@@ -101,11 +102,22 @@ def train(config, resume_dir=None, logical_cpus=1):
     return run_dir
 
 
+def make_evaluator(config):
+    """Load the judge and the test split for `--eval_every`, failing before training starts."""
+    # Imported here so that training without --eval_every does not need a trained judge.
+    from evaluation import TrainingEvaluator
+
+    logging.info("evaluating on the sweep set every %d iterations", config.eval_every)
+    return TrainingEvaluator(config.dataset, config.num_z)
+
+
 class TrainingLoop:
     """The loop of one run, from `start` to `config.max_iter` iterations."""
 
-    def __init__(self, config, trainer, strategy, files, output_dir, manager, start):
+    def __init__(self, config, trainer, strategy, files, output_dir, manager, start,
+                 evaluator=None):
         self.config = config
+        self.evaluator = evaluator
         self.trainer = trainer
         self.manager = manager
         self.start = start
@@ -143,6 +155,9 @@ class TrainingLoop:
                     self._log_progress(iteration, run_start)
                 if iteration % self.config.summary_every == 0:
                     interval_start = self._write_summaries(iteration, interval_start)
+                if self.evaluator and iteration % self.config.eval_every == 0:
+                    scores = self.evaluator(self.trainer.generator, self.writer, iteration)
+                    logging.info("evaluation at iteration %d: %s", iteration, scores)
                 if iteration % self.config.checkpoint_every == 0:
                     self._save(iteration)
                 if interrupt.requested:
