@@ -176,6 +176,7 @@ def _load_keras():
 
 def _download_with_keras():
     # Imported here because Keras loads TensorFlow, which only this rare path needs.
+    # NOTE: the writer forks its workers after this; they never call TensorFlow.
     import keras
 
     return keras.datasets.mnist.load_data()

@@ -113,6 +113,10 @@ def check_record_files(files):
     Raises:
       DatasetError: naming the first file (in the given order) that fails.
     """
+    if isinstance(files, (str, bytes, os.PathLike)):
+        raise DatasetError(
+            f"expected a list of record files, got the single path {files!r}; "
+            f"list_record_files(path) returns the list")
     files = [os.fspath(file) for file in files]
     if not files:
         raise DatasetError("no record files given")

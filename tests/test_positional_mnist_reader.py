@@ -138,6 +138,11 @@ def test_check_rejects_empty_list():
         check_record_files([])
 
 
+def test_check_rejects_single_path(data_dir):
+    with pytest.raises(DatasetError, match="expected a list of record files"):
+        check_record_files(str(data_dir))
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_case4_damaged_file_named(tmp_path, damage):
     first = write_records(tmp_path / "first.tfrecord.gz", 10)
