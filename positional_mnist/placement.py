@@ -68,7 +68,7 @@ def stretch_digits(digits, digit_boxes, factors):
       ValueError: when a digit has no pixel left after thresholding.
     """
     # One tall Pillow image per stack (digit i in rows 28 i .. 28 i + 27) saves a
-    # numpy-to-Pillow conversion per digit, which costs more than the resize.
+    # numpy-to-Pillow conversion per digit, which costs about as much as the resize.
     count = len(digits)
     source = Image.frombuffer("L", (MNIST_DIGIT_SIZE, MNIST_DIGIT_SIZE * count),
                               np.ascontiguousarray(digits), "raw", "L", 0, 1)
