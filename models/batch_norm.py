@@ -8,8 +8,8 @@ import tensorflow as tf
 class BatchNorm(keras.layers.Layer):
     """Batch normalisation over all axes but the last, for (B, C) or (B, H, W, C) inputs.
 
-    Same maths and defaults as `keras.layers.BatchNormalization` (momentum
-    0.99, epsilon 1e-3), but on one device it runs TensorFlow's fused kernel,
+    Normalises like `keras.layers.BatchNormalization` with its defaults
+    (momentum 0.99, epsilon 1e-3), but on one device it runs TensorFlow's fused kernel,
     which in Keras 3.15 on CPU made a training iteration of this project's
     GAN about 12% faster than the stock layer. Under a distribution strategy
     with several replicas, the batch mean and variance are all-reduced so
@@ -18,7 +18,8 @@ class BatchNorm(keras.layers.Layer):
 
     Training mode normalises with the batch statistics and moves the moving
     mean and variance towards them; inference mode uses the moving averages.
-    The moving variance tracks the unbiased batch variance.
+    Unlike Keras 3.15's layer, the moving variance tracks the unbiased batch
+    variance (n / (n - 1) times the variance used for normalising).
     """
 
     def __init__(self, momentum=0.99, epsilon=1e-3, **kwargs):

@@ -19,6 +19,7 @@ from training.config import TrainConfig
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "ckpt"
+GENERATOR_FILE = "generator.keras"
 
 
 class CheckpointError(ValueError):

@@ -13,12 +13,11 @@ import tensorflow as tf
 from positional_mnist.reader import (check_record_files, list_record_files, make_condition_dataset,
                                      make_dataset)
 from training import summaries
-from training.checkpoints import CONFIG_FILE, load_config, make_manager, saved_iterations
+from training.checkpoints import (CONFIG_FILE, GENERATOR_FILE, load_config, make_manager,
+                                  saved_iterations)
 from training.distribute import describe_devices, is_chief, make_strategy
 from training.gan import GanTrainer
 from training.interrupt import InterruptFlag
-
-GENERATOR_FILE = "generator.keras"
 
 
 class TrainingDiverged(RuntimeError):
@@ -185,8 +184,11 @@ class TrainingLoop:
                 f"Last good checkpoint: {last}")
 
     def _save(self, iteration):
-        # Never store a diverged model: a NaN weight can appear without a NaN loss.
-        for variable in self.trainer.checkpoint.generator.variables:
+        # Never store a diverged model: a NaN weight, moving statistic or Adam
+        # moment can appear without a NaN loss.
+        trainer = self.trainer
+        for variable in (trainer.generator.variables + trainer.discriminator.variables
+                         + trainer.d_optimizer.variables + trainer.g_optimizer.variables):
             if not np.all(np.isfinite(variable.numpy())):
                 raise TrainingDiverged(f"non-finite weight {variable.path} at iteration "
                                        f"{iteration}; not saving a checkpoint")
@@ -206,7 +208,8 @@ class TrainingLoop:
 
     def _write_start_summaries(self):
         summaries.write_config(self.writer, self.config.__dict__, step=0)
-        images = make_dataset(self.files, 100, shuffle=False, repeat=False).take(1)
+        # Repeated, so that a data set of fewer than 100 records still fills the grid.
+        images = make_dataset(self.files, 100, shuffle=False, repeat=True).take(1)
         real_images = next(iter(images))[0].numpy()
         summaries.write_image(self.writer, "images/real", summaries.grid_image(real_images), 0)
 
