@@ -4,6 +4,7 @@ import datetime
 import logging
 import math
 import os
+import shutil
 import tempfile
 import time
 
@@ -13,8 +14,8 @@ import tensorflow as tf
 from positional_mnist.reader import (check_record_files, list_record_files, make_condition_dataset,
                                      make_dataset)
 from training import summaries
-from training.checkpoints import (CONFIG_FILE, GENERATOR_FILE, load_config, make_manager,
-                                  saved_iterations)
+from training.checkpoints import (CHECKPOINT_DIR, CONFIG_FILE, GENERATOR_FILE, load_config,
+                                  make_manager, saved_iterations)
 from training.distribute import describe_devices, is_chief, make_strategy
 from training.gan import GanTrainer
 from training.interrupt import InterruptFlag
@@ -84,7 +85,10 @@ def train(config, resume_dir=None, logical_cpus=1):
     trainer = GanTrainer(config, strategy)
     manager = make_manager(trainer.checkpoint, output_dir)
     if resume_dir:
-        trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        # Every worker restores the chief's checkpoint, because the folder that
+        # a non-chief worker saves into is new and empty.
+        latest = tf.train.latest_checkpoint(os.path.join(resume_dir, CHECKPOINT_DIR))
+        trainer.checkpoint.restore(latest).assert_existing_objects_matched()
     start = int(trainer.iteration.numpy())
     logging.info("data set %s: %d training records in %d file(s)", config.dataset, num_records,
                  len(files))
@@ -94,7 +98,13 @@ def train(config, resume_dir=None, logical_cpus=1):
 
     evaluator = make_evaluator(config) if chief and config.eval_every else None
     loop = TrainingLoop(config, trainer, strategy, files, output_dir, manager, start, evaluator)
-    loop.run()
+    try:
+        loop.run()
+    finally:
+        if not chief:
+            # A non-chief worker saves only because saving may run collective
+            # operations under MultiWorkerMirroredStrategy. Nothing reads its files.
+            shutil.rmtree(output_dir, ignore_errors=True)
     if chief:
         trainer.generator.save(os.path.join(run_dir, GENERATOR_FILE))
     logging.info("finished %d iterations; run folder %s", config.max_iter, run_dir)
@@ -190,7 +200,7 @@ class TrainingLoop:
         for variable in (trainer.generator.variables + trainer.discriminator.variables
                          + trainer.d_optimizer.variables + trainer.g_optimizer.variables):
             if not np.all(np.isfinite(variable.numpy())):
-                raise TrainingDiverged(f"non-finite weight {variable.path} at iteration "
+                raise TrainingDiverged(f"non-finite variable {variable.path} at iteration "
                                        f"{iteration}; not saving a checkpoint")
         path = self.manager.save(checkpoint_number=iteration)
         logging.info("saved checkpoint %s", path)
