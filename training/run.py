@@ -15,7 +15,7 @@ from positional_mnist.reader import (check_record_files, list_record_files, make
                                      make_dataset)
 from training import summaries
 from training.checkpoints import (CHECKPOINT_DIR, CONFIG_FILE, GENERATOR_FILE, load_config,
-                                  make_manager, saved_iterations)
+                                  make_manager, restore_exactly, saved_iterations)
 from training.distribute import describe_devices, is_chief, make_strategy
 from training.gan import GanTrainer
 from training.interrupt import InterruptFlag
@@ -88,13 +88,13 @@ def train(config, resume_dir=None, logical_cpus=1):
         # Every worker restores the chief's checkpoint, because the folder that
         # a non-chief worker saves into is new and empty.
         latest = tf.train.latest_checkpoint(os.path.join(resume_dir, CHECKPOINT_DIR))
-        trainer.checkpoint.restore(latest).assert_existing_objects_matched()
+        restore_exactly(trainer.checkpoint, latest)
     start = int(trainer.iteration.numpy())
     logging.info("data set %s: %d training records in %d file(s)", config.dataset, num_records,
                  len(files))
     logging.info("strategy: %s", describe_devices(strategy))
     logging.info("%s run %s at iteration %d of %d", "resuming" if resume_dir else "starting",
-                 run_dir, start, config.max_iter)
+                 output_dir, start, config.max_iter)
 
     evaluator = make_evaluator(config) if chief and config.eval_every else None
     loop = TrainingLoop(config, trainer, strategy, files, output_dir, manager, start, evaluator)
@@ -107,7 +107,7 @@ def train(config, resume_dir=None, logical_cpus=1):
             shutil.rmtree(output_dir, ignore_errors=True)
     if chief:
         trainer.generator.save(os.path.join(run_dir, GENERATOR_FILE))
-    logging.info("finished %d iterations; run folder %s", config.max_iter, run_dir)
+    logging.info("finished %d iterations; run folder %s", config.max_iter, output_dir)
     return run_dir
 
 
