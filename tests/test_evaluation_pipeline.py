@@ -256,3 +256,27 @@ def test_cli_rejects_invalid_arguments(arguments, message, dataset_dir, judge_di
     assert lwawtd_evaluate.main(argv) == 2
     assert message in caplog.text
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".json")]
+
+
+def test_threshold_sweep_rows(dataset_dir, run_dir):
+    from evaluation.metrics import box_iou, ink_boxes, ink_inside
+    from evaluation.threshold_sweep import format_table, sweep_thresholds
+
+    result = sweep_thresholds(run_dir, dataset_dir, num_records=NUM_RECORDS,
+                              thresholds=(0.05, 0.5))
+    assert result["iteration"] == ITERATION
+    assert [row["ink_threshold"] for row in result["rows"]] == [0.05, 0.5]
+
+    # Real records: at the data set's own cut-off the ink box is the stored box.
+    assert result["rows"][0]["real_box_iou"] == 1.0
+    assert result["rows"][0]["real_ink_inside"] == 1.0
+
+    # The generated rows equal the metrics applied to the evaluator's sweep images.
+    generator, config, _ = load_generator(run_dir)
+    conditions = sweep_conditions()
+    images = generate_images(generator, conditions, config.num_z, seed=0)
+    expected_iou = float(np.mean(box_iou(ink_boxes(images, 0.5), conditions.boxes)))
+    expected_inside = float(np.mean(ink_inside(images, conditions.boxes, 0.5)))
+    assert result["rows"][1]["sweep_box_iou"] == pytest.approx(expected_iou, abs=1e-9)
+    assert result["rows"][1]["sweep_ink_inside"] == pytest.approx(expected_inside, abs=1e-9)
+    assert format_table(result).count("\n") == 3
