@@ -136,6 +136,11 @@ def main(argv=None):
     except Interrupted as interruption:
         logging.warning("stopped after saving a checkpoint; continue with --resume")
         return 128 + interruption.signal_number
+    except KeyboardInterrupt:
+        # A second Ctrl-C during training, or Ctrl-C before the loop starts.
+        logging.warning("quit on Ctrl-C without saving a checkpoint; --resume continues "
+                        "from the last saved one, if any")
+        return 130
     return 0
 
 
