@@ -66,6 +66,12 @@ def load_mnist(path=None):
 
 
 def _load_npz(path):
+    # np.load reads a file that is not a zip archive as a pickle, and its
+    # error then suggests allow_pickle=True, which is wrong advice here.
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"cannot read {path} as an MNIST .npz file: it is not a zip archive, "
+                           f"as .npz files are; give the mnist.npz that keras.datasets.mnist "
+                           f"downloads, or a folder of the four MNIST IDX files")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for keys in NPZ_KEYS.values() for key in keys if key not in archive]

@@ -71,8 +71,10 @@ def test_non_npz_file_is_rejected(tmp_path):
     path = tmp_path / "mnist.npz"
     path.write_bytes(b"this is not a zip archive")
     message = f"cannot read {re.escape(str(path))} as an MNIST .npz file"
-    with pytest.raises(DatasetError, match=message):
+    with pytest.raises(DatasetError, match=message) as error:
         load_mnist(str(path))
+    assert "not a zip archive" in str(error.value)
+    assert "allow_pickle" not in str(error.value)
 
 
 def test_truncated_npz_is_rejected(tmp_path):
