@@ -75,7 +75,9 @@ class TrainConfig:
         if len(self.lr_factors) != len(self.lr_boundaries) + 1:
             raise ValueError(
                 f"the learning-rate schedule needs one factor more than boundaries, got "
-                f"{len(self.lr_boundaries)} boundaries and {len(self.lr_factors)} factors")
+                f"{len(self.lr_boundaries)} boundaries {list(self.lr_boundaries)} and "
+                f"{len(self.lr_factors)} factors {list(self.lr_factors)}; give --lr_boundaries "
+                f"and --lr_factors together, because one left out is taken from --lr_schedule")
         if list(self.lr_boundaries) != sorted(set(self.lr_boundaries)):
             raise ValueError(f"--lr_boundaries must increase strictly, got {self.lr_boundaries}")
         if any(factor <= 0 for factor in self.lr_factors):
