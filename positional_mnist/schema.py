@@ -173,7 +173,9 @@ def validate_boxes(boxes):
     for failed, reason in problems:
         if failed.any():
             index = int(np.flatnonzero(failed)[0])
+            # An index helps only among several boxes; alone it reads like a box value.
+            name = f"box {index}" if len(array) > 1 else "box"
             raise ValueError(
-                f"invalid box {index} [x, y, w, h] = {array[index].tolist()}: {reason}; boxes are "
+                f"invalid {name} [x, y, w, h] = {array[index].tolist()}: {reason}; boxes are "
                 f"pixels of the 64x64 canvas with w, h >= 1, x + w <= 64 and y + h <= 64")
     return array

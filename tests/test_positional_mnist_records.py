@@ -178,3 +178,8 @@ def test_validate_boxes_accepts_canvas_edges():
 def test_validate_boxes_names_the_bad_box():
     with pytest.raises(ValueError, match="invalid box 1 .*\\[50, 0, 20, 3\\]"):
         validate_boxes([[0, 0, 5, 5], [50, 0, 20, 3]])
+
+
+def test_validate_single_box_has_no_index():
+    with pytest.raises(ValueError, match=r"^invalid box \[x, y, w, h\] = \[60, 0, 10, 10\]: x"):
+        validate_boxes([60, 0, 10, 10])
