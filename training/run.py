@@ -93,8 +93,9 @@ def train(config, resume_dir=None, logical_cpus=1):
     logging.info("data set %s: %d training records in %d file(s)", config.dataset, num_records,
                  len(files))
     logging.info("strategy: %s", describe_devices(strategy))
+    # A non-chief worker of a new run names its temporary folder, since it has no run folder.
     logging.info("%s run %s at iteration %d of %d", "resuming" if resume_dir else "starting",
-                 output_dir, start, config.max_iter)
+                 run_dir or output_dir, start, config.max_iter)
 
     evaluator = make_evaluator(config) if chief and config.eval_every else None
     loop = TrainingLoop(config, trainer, strategy, files, output_dir, manager, start, evaluator)
@@ -107,7 +108,7 @@ def train(config, resume_dir=None, logical_cpus=1):
             shutil.rmtree(output_dir, ignore_errors=True)
     if chief:
         trainer.generator.save(os.path.join(run_dir, GENERATOR_FILE))
-    logging.info("finished %d iterations; run folder %s", config.max_iter, output_dir)
+    logging.info("finished %d iterations; run folder %s", config.max_iter, run_dir or output_dir)
     return run_dir
 
 
