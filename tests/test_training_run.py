@@ -371,6 +371,17 @@ def test_bad_setting_rejected(tiny_dataset, tmp_path, flags, message):
     assert not log_dir.exists(), "no run folder for a rejected run"
 
 
+def test_log_dir_under_file_rejected(tiny_dataset, tmp_path):
+    log_dir = tmp_path / "a_file"
+    log_dir.write_text("not a folder")
+
+    code, messages = run_main(["--dataset", tiny_dataset, "--log_dir", log_dir])
+
+    assert code == 2
+    assert any(f"cannot create a run folder under --log_dir {log_dir}" in line
+               for line in messages), messages
+
+
 def test_unknown_strategy_rejected_by_cli(tiny_dataset, capsys):
     with pytest.raises(SystemExit) as exit_info:
         lwawtd.main(["--dataset", tiny_dataset, "--strategy", "tpu"])

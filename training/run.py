@@ -43,6 +43,9 @@ def new_run_dir(log_dir):
             return run_dir
         except FileExistsError:
             continue
+        except OSError as error:
+            raise ValueError(f"cannot create a run folder under --log_dir {log_dir}: "
+                             f"{error.strerror}; choose a writable --log_dir") from error
     raise FileExistsError(f"cannot create a new run folder under {log_dir}")
 
 
