@@ -49,6 +49,9 @@ def main(argv=None):
     except DatasetError as error:
         logger.error("%s", error)
         return 1
+    except OSError as error:
+        logger.error("cannot write --output %s: %s; choose a writable path", args.output, error)
+        return 1
     logger.info("Wrote %s", args.output)
     return 0
 
