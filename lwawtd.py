@@ -121,6 +121,10 @@ def main(argv=None):
     args = parse_args(argv)
     settings = {name: value for name, value in vars(args).items()
                 if name not in ("resume", "logical_cpus")}
+    ignored = sorted(name for name, value in settings.items() if value is not None)
+    if args.resume and ignored:
+        logging.warning("--resume continues with the run's saved configuration; ignoring --%s",
+                        ", --".join(ignored))
     try:
         if args.resume:
             config = prepare_resume(args.resume)
