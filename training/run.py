@@ -169,8 +169,8 @@ class TrainingLoop:
                 if iteration % self.config.summary_every == 0:
                     interval_start = self._write_summaries(iteration, interval_start)
                 if self.evaluator and iteration % self.config.eval_every == 0:
-                    scores = self.evaluator(self.trainer.generator, self.writer, iteration)
-                    logging.info("evaluation at iteration %d: %s", iteration, scores)
+                    # The evaluator logs its scores and writes them to TensorBoard.
+                    self.evaluator(self.trainer.generator, self.writer, iteration)
                 if iteration % self.config.checkpoint_every == 0:
                     self._save(iteration)
                 if interrupt.requested:
