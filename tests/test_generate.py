@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -325,6 +326,31 @@ def test_run_without_config_rejected(run_dir, tmp_path, caplog):
     assert run_script("--model", copy, "--out_dir", tmp_path / "out") == 2
 
     assert "config.json not found" in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
+def test_invalid_config_json_rejected(run_dir, tmp_path, caplog):
+    copy = tmp_path / "run_with_bad_config"
+    copy.mkdir()
+    os.symlink(os.path.join(run_dir, "checkpoints"), copy / "checkpoints")
+    (copy / "config.json").write_text('{"max_iter": ')
+
+    assert run_script("--model", copy, "--out_dir", tmp_path / "out") == 2
+
+    assert "config.json is not valid JSON" in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
+def test_truncated_checkpoint_rejected(run_dir, tmp_path, caplog):
+    copy = tmp_path / "run_with_truncated_checkpoint"
+    shutil.copytree(run_dir, copy)
+    data_file = next((copy / "checkpoints").glob("ckpt-10.data-*"))
+    data_file.write_bytes(data_file.read_bytes()[:10_000])
+
+    assert run_script("--model", copy, "--out_dir", tmp_path / "out") == 2
+
+    assert "is truncated or corrupt" in caplog.text
+    assert "ckpt-10" in caplog.text
     assert not (tmp_path / "out").exists()
 
 

@@ -126,6 +126,10 @@ def restore_exactly(checkpoint, prefix):
     try:
         status = checkpoint.restore(prefix)
         status.assert_existing_objects_matched()
+    except IndexError as error:
+        # TensorFlow 2.21's checkpoint reader raises IndexError for a data file cut short.
+        raise CheckpointError(f"checkpoint {prefix} is truncated or corrupt ({error}); copy it "
+                              f"again or use another saved iteration") from error
     except (tf.errors.OpError, ValueError, AssertionError) as error:
         raise CheckpointError(f"checkpoint {prefix} does not match the model: {error}") from error
     status.expect_partial()

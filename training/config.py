@@ -93,7 +93,11 @@ class TrainConfig:
     def from_json(cls, path):
         """Read a configuration written by `to_json`; unknown keys are an error."""
         with open(path, encoding="utf-8") as file:
-            values = json.load(file)
+            try:
+                values = json.load(file)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path} is not valid JSON ({error}); restore the config.json "
+                                 f"that lwawtd.py wrote into the run folder") from error
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
