@@ -60,7 +60,7 @@ class JudgeTrainingConfig:
 
     dataset: str = "positional_mnist_data"
     judge_dir: str = DEFAULT_JUDGE_DIR
-    epochs: int = 2
+    epochs: int = 8
     images_per_epoch: int = 60_000
     batch_size: int = 128
     learning_rate: float = 1e-3
