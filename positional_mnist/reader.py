@@ -260,7 +260,7 @@ def _to_model_inputs(serialized):
     images = tf.cast(features[IMAGE_KEY], tf.float32) / 255.0
     images = tf.ensure_shape(images, [serialized.shape[0], CANVAS_SIZE, CANVAS_SIZE, 1])
     labels = tf.one_hot(features[LABEL_KEY], NUM_CLASSES, dtype=tf.float32)
-    boxes = tf.cast(features[BOX_KEY], tf.float32)
+    boxes = _checked_boxes(features[BOX_KEY])
     return images, labels, boxes
 
 
@@ -268,7 +268,26 @@ def _to_conditions(serialized):
     """Map a batch of records to (one-hot labels float32 [B, 10], boxes float32 [B, 4])."""
     features = tf.io.parse_example(serialized, CONDITION_SPEC)
     labels = tf.one_hot(features[LABEL_KEY], NUM_CLASSES, dtype=tf.float32)
-    return labels, tf.cast(features[BOX_KEY], tf.float32)
+    return labels, _checked_boxes(features[BOX_KEY])
+
+
+def _checked_boxes(boxes):
+    """Return int64 boxes [B, 4] as float32, failing on any box off the canvas or under 1 pixel.
+
+    check_record_files validates the first record of each file; this checks
+    every record, so that an invalid box stops training with its values
+    instead of turning into NaN thetas in the spatial transformer.
+    """
+    x, y, w, h = tf.unstack(boxes, axis=-1)
+    valid = (x >= 0) & (y >= 0) & (w >= 1) & (h >= 1)
+    valid &= (x + w <= CANVAS_SIZE) & (y + h <= CANVAS_SIZE)
+    check = tf.debugging.Assert(
+        tf.reduce_all(valid),
+        ["invalid box in a record: every box [x, y, w, h] needs w, h >= 1 and must lie on the "
+         "64x64 canvas; rewrite the data set with multi_mnist.py. Boxes of the batch:", boxes],
+        summarize=-1)
+    with tf.control_dependencies([check]):
+        return tf.cast(boxes, tf.float32)
 
 
 def _read_records(files, shuffle, seed, repeat):

@@ -315,3 +315,30 @@ def test_sample_grid_rows_are_digits(tmp_path, data_dir):
         image = np.frombuffer(first.features.feature["image"].bytes_list.value[0], np.uint8)
         top = 2 + 68 * label
         np.testing.assert_array_equal(grid[top:top + 64, 2:66], image.reshape(64, 64))
+
+
+def test_invalid_box_in_later_record_rejected(tmp_path):
+    import tensorflow as tf
+
+    from positional_mnist.reader import make_condition_dataset, make_dataset
+
+    def example(box):
+        feature = {
+            "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[bytes(64 * 64)])),
+            "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[3])),
+            "box": tf.train.Feature(int64_list=tf.train.Int64List(value=box)),
+            "mnist_index": tf.train.Feature(int64_list=tf.train.Int64List(value=[0])),
+        }
+        return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+    # The first record is valid, so the per-file check passes; the second
+    # box reaches past the right edge (50 + 20 > 64).
+    path = str(tmp_path / "records.tfrecord.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        writer.write(example([10, 10, 20, 20]))
+        writer.write(example([50, 10, 20, 20]))
+
+    for dataset in (make_dataset([path], 2, shuffle=False, repeat=False),
+                    make_condition_dataset([path], 2, seed=0)):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="invalid box in a record"):
+            next(iter(dataset))
