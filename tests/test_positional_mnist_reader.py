@@ -331,14 +331,16 @@ def test_invalid_box_in_later_record_rejected(tmp_path):
         }
         return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
-    # The first record is valid, so the per-file check passes; the second
-    # box reaches past the right edge (50 + 20 > 64).
+    # The first record is valid, so the per-file check passes; the later
+    # boxes reach past the right edge (50 + 20 > 64). A shuffled, repeated
+    # batch of six holds only the valid record with probability (1/6)^6.
     path = str(tmp_path / "records.tfrecord.gz")
     with tf.io.TFRecordWriter(path, options="GZIP") as writer:
         writer.write(example([10, 10, 20, 20]))
-        writer.write(example([50, 10, 20, 20]))
+        for _ in range(5):
+            writer.write(example([50, 10, 20, 20]))
 
     for dataset in (make_dataset([path], 2, shuffle=False, repeat=False),
-                    make_condition_dataset([path], 2, seed=0)):
+                    make_condition_dataset([path], 6, seed=0)):
         with pytest.raises(tf.errors.InvalidArgumentError, match="invalid box in a record"):
             next(iter(dataset))
