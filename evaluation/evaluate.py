@@ -7,15 +7,14 @@ import os
 import numpy as np
 
 from evaluation import conditions, report
-from evaluation.judge import DEFAULT_JUDGE_DIR, REPO_ROOT, load_judge
+from evaluation.judge import DEFAULT_JUDGE_DIR, load_judge
 from evaluation.metrics import INK_THRESHOLD
 from evaluation.scoring import reference_statistics, score_images
 from positional_mnist.reader import check_record_files, list_record_files
-from training.checkpoints import CheckpointError, find_checkpoint, load_generator
+from training.checkpoints import PRETRAINED_DIR, CheckpointError, find_checkpoint, load_generator
 
 logger = logging.getLogger(__name__)
 
-PRETRAINED_DIR = os.path.join(REPO_ROOT, "pretrained")
 
 
 @dataclasses.dataclass

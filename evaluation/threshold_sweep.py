@@ -1,4 +1,4 @@
-"""How box IoU and ink inside depend on the ink threshold, for a generator and for real images.
+"""Box IoU and ink inside as functions of the ink threshold, for a generator and real images.
 
 A generator's sigmoid output is rarely exactly 0, so faint haze on the
 background can count as ink at a low threshold while real images, whose

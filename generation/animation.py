@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from generation.output import save_gif
-from generation.sampling import outline_tiles
+from generation.sampling import tile_versions
 
 NUM_FRAMES = 48
 FRAME_DURATION_MS = 80
@@ -70,11 +70,7 @@ def write_animations(sampler, digits, out_dir, draw_box=False):
     paths = []
     for digit in digits:
         frames, boxes = render_animation_frames(sampler, digit)
-        versions = [(False, frames)]
-        if draw_box:
-            versions.append((True, outline_tiles(frames, boxes)))
-
-        for outlined, version in versions:
+        for outlined, version in tile_versions(frames, boxes, draw_box):
             path = os.path.join(out_dir, animation_name(digit, outlined))
             save_gif(path, enlarge(version), FRAME_DURATION_MS)
             paths.append(path)

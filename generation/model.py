@@ -3,12 +3,11 @@
 import logging
 import os
 
-from training.checkpoints import CheckpointError, find_checkpoint, load_config, load_generator
+from training.checkpoints import (PRETRAINED_DIR, CheckpointError, find_checkpoint, load_config,
+                                  load_generator)
 
 # The bundled pretrained generator has the layout of a run folder (config.json
 # and checkpoints/) and sits beside lwawtd_generate.py, whatever the cwd.
-PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                              "pretrained")
 
 
 def resolve_model_path(model_path):

@@ -59,3 +59,11 @@ class DigitSampler:
 def outline_tiles(tiles, boxes):
     """Return copies of uint8 tiles (N, H, W) with each tile's box outlined in white."""
     return np.stack([draw_box_outline(tile, box) for tile, box in zip(tiles, boxes)])
+
+
+def tile_versions(tiles, boxes, draw_box):
+    """Return [(False, tiles)], plus (True, outlined tiles) when `draw_box` is set."""
+    versions = [(False, tiles)]
+    if draw_box:
+        versions.append((True, outline_tiles(tiles, boxes)))
+    return versions

@@ -10,7 +10,7 @@ import logging
 import os
 
 from generation.output import save_png
-from generation.sampling import outline_tiles
+from generation.sampling import tile_versions
 from grids import sweep_boxes, tile_grid
 
 
@@ -40,11 +40,7 @@ def write_sweep_grids(sampler, digits, out_dir, draw_box=False):
     paths = []
     for digit in digits:
         tiles, boxes = render_sweep_tiles(sampler, digit)
-        versions = [(False, tiles)]
-        if draw_box:
-            versions.append((True, outline_tiles(tiles, boxes)))
-
-        for outlined, version in versions:
+        for outlined, version in tile_versions(tiles, boxes, draw_box):
             path = os.path.join(out_dir, sweep_grid_name(digit, outlined))
             save_png(path, tile_grid(version))
             paths.append(path)

@@ -8,10 +8,10 @@ import tensorflow as tf
 class SingleChannelConv(keras.layers.Layer):
     """4x4, stride-1, 'same' convolution from C channels to 1, plus bias and activation.
 
-    The original used a stride-1 transposed convolution here; at stride 1 a
+    The original used a stride-1 transposed convolution here. At stride 1 a
     transposed convolution is a convolution with the kernel flipped, so both
-    learn the same functions (an even kernel's 'same' padding only puts the
-    extra row and column on the other side). It is computed as a depthwise
+    learn the same functions. Only the extra row and column of an even
+    kernel's 'same' padding fall on the other side. It is computed as a depthwise
     convolution summed over channels: in TensorFlow 2.21 with oneDNN on a
     2-core AVX-512 CPU that took 15 ms instead of 24 ms (forward and backward,
     batch 64), because oneDNN handles a single output channel poorly.
@@ -30,7 +30,7 @@ class SingleChannelConv(keras.layers.Layer):
         channels = input_shape[-1]
         size = self.kernel_size
         # Stored as (kh, kw, C, 1), the layout of a Conv2D kernel with one
-        # filter, so that the initialiser sees fan_in = kh * kw * C.
+        # filter, so that the initialiser uses fan_in = kh * kw * C.
         self.kernel = self.add_weight(shape=(size, size, channels, 1),
                                       initializer=self.kernel_initializer, name="kernel")
         self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias")

@@ -274,8 +274,8 @@ def _to_conditions(serialized):
 def _checked_boxes(boxes):
     """Return int64 boxes [B, 4] as float32, failing on any box off the canvas or under 1 pixel.
 
-    check_record_files validates the first record of each file; this checks
-    every record, so that an invalid box stops training with its values
+    check_record_files validates only the first record of each file. This
+    checks every record, so an invalid box stops training with its values
     instead of turning into NaN thetas in the spatial transformer.
     """
     x, y, w, h = tf.unstack(boxes, axis=-1)

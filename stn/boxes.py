@@ -4,8 +4,8 @@ A box is (x, y, w, h) in pixels of the canvas (64x64 by default): x, y are
 the left and top edges, w, h the width and height, so the box covers columns
 x .. x + w - 1 and rows y .. y + h - 1. Normalised coordinates (see
 `stn.sampler`) do not depend on the map size, so the same theta serves a
-16x16 feature map and the 64x64 canvas: the box's left edge is at 2 x / C - 1
-and its right edge at 2 (x + w) / C - 1 for a canvas of size C.
+16x16 feature map and the 64x64 canvas. For a canvas of size C, the box's left
+edge is at 2 x / C - 1 and its right edge at 2 (x + w) / C - 1.
 """
 
 import tensorflow as tf

@@ -15,8 +15,8 @@ class SpatialTransformer(keras.layers.Layer):
 
     Args:
       output_size: (height, width) of the output, in pixels.
-      axis_aligned: if True, theta must have no rotation or shear (as every
-        box theta has) and the faster separable sampler is used; its
+      axis_aligned: if True, the faster separable sampler is used. theta must
+        then have no rotation or shear, as every box theta has, because its
         off-diagonal entries are ignored. If False, the general gather-based
         sampler handles any affine theta.
     """

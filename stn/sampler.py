@@ -2,8 +2,8 @@
 
 Coordinate convention (used everywhere in this package): normalised
 coordinates run from -1 at the outer edge of the first pixel to +1 at the
-outer edge of the last pixel, so the centre of pixel i of a map of size n is
-at (2 i + 1) / n - 1. This is the half-pixel convention of
+outer edge of the last pixel. The centre of pixel i of a map of size n is
+therefore at (2 i + 1) / n - 1. This is the half-pixel convention of
 `tf.image.resize` and of PyTorch's `grid_sample(align_corners=False)`.
 theta (B, 2, 3) maps normalised *output* coordinates (u, v, 1) to normalised
 *input* coordinates: [u_in, v_in] = theta @ [u_out, v_out, 1], with u along
@@ -98,7 +98,7 @@ def interpolation_matrix(scale, shift, output_size, input_size):
 
     For theta without rotation or shear, input coordinate = scale * output
     coordinate + shift on each axis independently, so bilinear sampling
-    separates into one matrix per axis. Row i holds the weights
+    separates into one matrix per axis. Row i contains the weights
     max(0, 1 - |s_i - j|) of input pixel j for output pixel i, where s_i is
     the input pixel coordinate that output pixel i samples. Input pixels
     outside the map simply have no column, which is sampling zeros outside.

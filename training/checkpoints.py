@@ -20,6 +20,9 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "ckpt"
 GENERATOR_FILE = "generator.keras"
+# The bundled generator, in the run-folder layout, at the repository root.
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "pretrained")
 
 
 class CheckpointError(ValueError):

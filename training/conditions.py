@@ -1,9 +1,9 @@
 """Labels and boxes the generator is asked for during training.
 
-`seed` conditions reproduce the original's sampling: labels uniform over the
-ten digits; x and y uniform integers in [0, 44); h uniform in [18, 21); w
-from one coin flip per batch, uniform in [8, 16) for half the batches and in
-[16, 21) for the other half. Every such box lies on the 64x64 canvas
+`seed` conditions reproduce the original's sampling. Labels are uniform over
+the ten digits, x and y uniform integers in [0, 44) and h uniform in [18, 21).
+One coin flip per batch draws w uniformly from [8, 16) for half the batches
+and from [16, 21) for the other half. Every such box lies on the 64x64 canvas
 (x + w <= 43 + 20 = 63). `data` conditions take (label, box) pairs of
 training records instead, from a stream of their own.
 """

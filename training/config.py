@@ -117,10 +117,10 @@ def resolve_config(overrides):
         `lr_schedule` fills in `lr_boundaries` and `lr_factors` unless those
         are given.
     """
-    given = {name: value for name, value in overrides.items() if value is not None}
-    preset = given.get("preset", TrainConfig.preset)
+    explicit = {name: value for name, value in overrides.items() if value is not None}
+    preset = explicit.get("preset", TrainConfig.preset)
     _check_choice("--preset", preset, tuple(PRESETS))
-    values = {**PRESETS[preset], **given}
+    values = {**PRESETS[preset], **explicit}
 
     schedule = values.get("lr_schedule", TrainConfig.lr_schedule)
     _check_choice("--lr_schedule", schedule, tuple(LR_SCHEDULES))

@@ -3,7 +3,7 @@
 Example:
   python -m training.export --model log_dir/lwawtd/lwawtd_20261204-213806 --out_dir pretrained
 
-The export holds config.json, checkpoints/ckpt-<iteration> with only the
+The export contains config.json, checkpoints/ckpt-<iteration> with only the
 generator's variables (about 8 MB instead of 40 MB with the discriminator and
 both optimizers), and generator.keras, a self-contained Keras model that
 `keras.saving.load_model` reads once the `models` and `stn` packages are

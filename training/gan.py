@@ -11,9 +11,9 @@ from training.losses import discriminator_loss, generator_loss
 def learning_rate_schedule(base_rate, config, updates_per_iteration=1):
     """Piecewise-constant schedule over training iterations.
 
-    An optimizer counts its own updates; with `updates_per_iteration` updates
-    per iteration (the generator's `--g_train`) the boundaries are scaled so
-    that both models change rate at the same iteration.
+    An optimizer counts its own updates. The generator makes
+    `updates_per_iteration` (`--g_train`) of them per iteration, so its
+    boundaries are scaled and both models change rate at the same iteration.
     """
     boundaries = [boundary * updates_per_iteration for boundary in config.lr_boundaries]
     values = [base_rate * factor for factor in config.lr_factors]

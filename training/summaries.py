@@ -35,7 +35,7 @@ def sample_grid_conditions(noise_dim, seed):
     """Return the fixed inputs of the two sweep grids logged during training.
 
     Both grids have one row per digit. In the location sweep an 18x20 box
-    moves diagonally from (2, 2) to (38, 38) along a row; in the size sweep a
+    moves diagonally from (2, 2) to (38, 38) along a row. In the size sweep a
     box centred on the canvas grows from 12x12 to 30x30. The noise is drawn
     once from `seed`, one vector per tile, so that frames of a run compare.
 
