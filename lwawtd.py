@@ -95,8 +95,9 @@ def parse_args(argv=None):
                              "set's test split; 0 turns it off (default: 0)")
     output.add_argument("--resume", metavar="RUN_DIR",
                         help="continue this run folder from its last checkpoint with its saved "
-                             "configuration, up to the --max_iter it was started with; other "
-                             "flags are ignored")
+                             "configuration, up to the --max_iter it was started with; "
+                             "--max_iter given with it extends the run to that iteration, and "
+                             "other flags are ignored")
     output.add_argument("--strategy", choices=STRATEGIES,
                         help="'default': one device; 'mirrored': all local GPUs (or logical "
                              "CPUs, see --logical_cpus); 'multi_worker': the cluster in TF_CONFIG "
@@ -121,13 +122,15 @@ def main(argv=None):
     args = parse_args(argv)
     settings = {name: value for name, value in vars(args).items()
                 if name not in ("resume", "logical_cpus")}
+    if args.resume:
+        max_iter = settings.pop("max_iter")
     ignored = sorted(name for name, value in settings.items() if value is not None)
     if args.resume and ignored:
         logging.warning("--resume continues with the run's saved configuration; ignoring --%s",
                         ", --".join(ignored))
     try:
         if args.resume:
-            config = prepare_resume(args.resume)
+            config = prepare_resume(args.resume, max_iter)
         else:
             config = resolve_config(settings)
         train(config, resume_dir=args.resume, logical_cpus=args.logical_cpus)

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -428,6 +429,42 @@ def test_resume_without_config_rejected(tmp_path):
 
     assert code == 2
     assert any("no config.json found" in line for line in messages), messages
+
+
+def copy_of_finished_run(finished_run, tmp_path):
+    """Copy the finished 4-iteration run, so that a test can resume it alone."""
+    run_dir = tmp_path / "lwawtd_20260101-000000"
+    shutil.copytree(only_run_dir(finished_run.log_dir), run_dir)
+    return run_dir
+
+
+def test_resume_with_max_iter_extends_run(finished_run, tmp_path):
+    run_dir = copy_of_finished_run(finished_run, tmp_path)
+
+    code, messages = run_main(["--resume", run_dir, "--max_iter", 6])
+
+    assert code == 0, "\n".join(messages[-20:])
+    assert "extending the run from --max_iter 4 to 6" in messages
+    assert f"resuming run {run_dir} at iteration 4 of 6" in messages
+    assert saved_iterations(run_dir) == [3, 4, 6]
+    values = checkpoint_values(os.path.join(run_dir, "checkpoints", "ckpt-6"))
+    assert values["iteration/.ATTRIBUTES/VARIABLE_VALUE"] == 6
+    # A later plain --resume must keep the new end instead of the old one.
+    assert TrainConfig.from_json(os.path.join(run_dir, "config.json")).max_iter == 6
+
+
+@pytest.mark.parametrize("max_iter", [1, 3])
+def test_resume_with_max_iter_before_last_checkpoint_rejected(finished_run, tmp_path, max_iter):
+    run_dir = copy_of_finished_run(finished_run, tmp_path)
+    config_before = (run_dir / "config.json").read_text()
+
+    code, messages = run_main(["--resume", run_dir, "--max_iter", max_iter])
+
+    assert code == 2
+    assert (f"--max_iter {max_iter} with --resume must be larger than the run's last "
+            f"checkpoint, iteration 4") in messages, messages
+    assert (run_dir / "config.json").read_text() == config_before
+    assert saved_iterations(run_dir) == [3, 4]
 
 
 # Non-finite values stop a run and never reach a checkpoint.

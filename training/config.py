@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 
 from models import ACTIVATIONS, WEIGHT_INITIALIZERS
 
@@ -84,10 +85,14 @@ class TrainConfig:
             raise ValueError(f"--lr_factors must be positive, got {self.lr_factors}")
 
     def to_json(self, path):
-        """Write the configuration to `path` as JSON."""
-        with open(path, "w", encoding="utf-8") as file:
+        """Write the configuration to `path` as JSON, replacing any old file whole."""
+        # A temporary name and a rename, so that an interrupted write never
+        # leaves a half-written configuration that --resume would then refuse.
+        partial = f"{os.fspath(path)}.partial"
+        with open(partial, "w", encoding="utf-8") as file:
             json.dump(dataclasses.asdict(self), file, indent=2, sort_keys=True)
             file.write("\n")
+        os.replace(partial, path)
 
     @classmethod
     def from_json(cls, path):

@@ -1,5 +1,6 @@
 """A training run: run folder, data, loop, logging, summaries and checkpoints."""
 
+import dataclasses
 import datetime
 import logging
 import math
@@ -49,15 +50,33 @@ def new_run_dir(log_dir):
     raise FileExistsError(f"cannot create a new run folder under {log_dir}")
 
 
-def prepare_resume(run_dir):
-    """Check that `run_dir` can be resumed and return its saved configuration."""
+def prepare_resume(run_dir, max_iter=None):
+    """Check that `run_dir` can be resumed and return its saved configuration.
+
+    Args:
+      run_dir: a run folder that lwawtd.py wrote.
+      max_iter: if given, the run's new last iteration; it must lie beyond the
+        last checkpoint, and it is written to the run's configuration so that
+        a later plain --resume keeps it.
+    """
     if not os.path.isfile(os.path.join(run_dir, CONFIG_FILE)):
         raise ValueError(f"--resume {run_dir}: no {CONFIG_FILE} found; give a run folder "
                          f"that lwawtd.py wrote (log_dir/lwawtd/lwawtd_<timestamp>)")
-    if not saved_iterations(run_dir):
+    iterations = saved_iterations(run_dir)
+    if not iterations:
         raise ValueError(f"--resume {run_dir}: the run folder contains no checkpoint yet, "
                          f"so there is nothing to resume; start a new run instead")
-    return load_config(run_dir)
+    config = load_config(run_dir)
+    if max_iter is None or max_iter == config.max_iter:
+        return config
+
+    if max_iter <= iterations[-1]:
+        raise ValueError(f"--max_iter {max_iter} with --resume must be larger than the run's "
+                         f"last checkpoint, iteration {iterations[-1]}")
+    logging.info("extending the run from --max_iter %d to %d", config.max_iter, max_iter)
+    config = dataclasses.replace(config, max_iter=max_iter)
+    config.to_json(os.path.join(run_dir, CONFIG_FILE))
+    return config
 
 
 def train(config, resume_dir=None, logical_cpus=1):
