@@ -9,13 +9,15 @@ second, which other jobs on the machine disturb much less.
 Examples:
 
     nice -n 19 python bench/bench_data.py --mnist ../shared/data/mnist.npz --num_images 200000
-    python bench/bench_data.py --mnist ../shared/data/mnist.npz --num_images 600000 \
-        --num_test_images 10000
+    python bench/bench_data.py --mnist ../shared/data/mnist.npz --num_images 600000 --num_test_images 10000 --json bench/results/bench_data.json
 """
 
 import argparse
+import datetime
 import io
+import json
 import os
+import platform
 import resource
 import shutil
 import subprocess
@@ -57,6 +59,9 @@ def parse_args(argv):
     parser.add_argument("--out_dir", default=None,
                         help="folder for the data set "
                              "(default: a temporary folder, removed at the end)")
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write the figures, flags and environment to this JSON file, "
+                             "e.g. bench/results/bench_data.json (default: no file)")
     return parser.parse_args(argv)
 
 
@@ -233,8 +238,41 @@ def bench_png(args, out_dir):
     }
 
 
+def describe_environment():
+    """Return the versions and machine state that the figures depend on."""
+    import numpy
+    import PIL
+
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "python": platform.python_version(), "numpy": numpy.__version__,
+        "pillow": PIL.__version__, "cpu_count": os.cpu_count(),
+        # Other jobs on the cores slow the writer; near 0 means a quiet machine.
+        "cpu_busy_fraction_before_start": _cpu_busy_fraction(),
+    }
+
+
+def _cpu_busy_fraction(seconds=1.0):
+    """Return the fraction of all cores' time spent busy over the next `seconds` (Linux)."""
+    def times():
+        with open("/proc/stat", encoding="utf-8") as file:
+            values = [int(value) for value in file.readline().split()[1:]]
+        idle = values[3] + values[4]  # idle and iowait
+        return sum(values), idle
+
+    try:
+        total_before, idle_before = times()
+        time.sleep(seconds)
+        total_after, idle_after = times()
+    except OSError:
+        return None
+    total = total_after - total_before
+    return 1 - (idle_after - idle_before) / total if total else None
+
+
 def main(argv=None):
     args = parse_args(argv)
+    environment = describe_environment()
     out_dir = args.out_dir or tempfile.mkdtemp(prefix="bench_data_")
     try:
         results = bench_generation(args, out_dir)
@@ -249,6 +287,11 @@ def main(argv=None):
           f"workers: {args.workers or 'default'}, CPU cores: {os.cpu_count()}")
     for name, value in results.items():
         print(f"{name:32s} {value:12,.1f}")
+    if args.json:
+        record = {"flags": vars(args), "environment": environment, "results": results}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
