@@ -247,23 +247,23 @@ def describe_environment():
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "python": platform.python_version(), "numpy": numpy.__version__,
         "pillow": PIL.__version__, "cpu_count": os.cpu_count(),
-        # Other jobs on the cores slow the writer; near 0 means a quiet machine.
+        # Other jobs on the cores slow the writer, so a value near 0 means a fair measurement.
         "cpu_busy_fraction_before_start": _cpu_busy_fraction(),
     }
 
 
 def _cpu_busy_fraction(seconds=1.0):
     """Return the fraction of all cores' time spent busy over the next `seconds` (Linux)."""
-    def times():
+    def read_cpu_times():
         with open("/proc/stat", encoding="utf-8") as file:
             values = [int(value) for value in file.readline().split()[1:]]
         idle = values[3] + values[4]  # idle and iowait
         return sum(values), idle
 
     try:
-        total_before, idle_before = times()
+        total_before, idle_before = read_cpu_times()
         time.sleep(seconds)
-        total_after, idle_after = times()
+        total_after, idle_after = read_cpu_times()
     except OSError:
         return None
     total = total_after - total_before
