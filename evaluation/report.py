@@ -68,12 +68,23 @@ def check_writable(path):
     if os.path.isdir(path):
         raise ValueError(f"--output {path} is a folder; give a file path such as "
                          f"{os.path.join(path, 'report.json')}")
+    ancestor = _nearest_existing(folder)
+    if not os.path.isdir(ancestor):
+        raise ValueError(f"--output {path}: {ancestor} is a file, so no folder can be created "
+                         f"inside it; choose another path")
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as error:
         raise ValueError(f"cannot create the folder of --output {path}: {error}") from error
     if not os.access(folder, os.W_OK):
         raise ValueError(f"--output {path}: folder {folder} is not writable; choose another path")
+
+
+def _nearest_existing(path):
+    """Return `path` or its closest ancestor that exists."""
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
 
 
 def write_json(report, path):

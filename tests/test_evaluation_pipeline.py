@@ -258,6 +258,20 @@ def test_cli_rejects_invalid_arguments(arguments, message, dataset_dir, judge_di
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".json")]
 
 
+def test_cli_rejects_output_under_file(dataset_dir, judge_dir, run_dir, tmp_path, caplog):
+    blocking_file = tmp_path / "notes.txt"
+    blocking_file.write_text("not a folder\n")
+    output = blocking_file / "sub" / "report.json"
+
+    code = lwawtd_evaluate.main(["--model", run_dir, "--dataset", dataset_dir,
+                                 "--judge_dir", judge_dir, "--num_records", str(NUM_RECORDS),
+                                 "--output", str(output)])
+
+    assert code == 2
+    assert f"--output {output}: {blocking_file} is a file" in caplog.text
+    assert blocking_file.read_text() == "not a folder\n"
+
+
 def test_threshold_sweep_rows(dataset_dir, run_dir):
     from evaluation.metrics import box_iou, ink_boxes, ink_inside
     from evaluation.threshold_sweep import format_table, sweep_thresholds
