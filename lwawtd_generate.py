@@ -11,6 +11,7 @@ Sweep grids go to digit_N.png (and digit_N_bbox.png with --draw_box).
 
 import argparse
 import logging
+import re
 import sys
 
 from generation import GenerateConfig, generate, parse_box
@@ -57,7 +58,28 @@ def parse_args(argv=None):
     pictures.add_argument("--out_dir", metavar="DIR",
                           help="folder for the pictures, created if missing "
                                "(default: generated_images/<timestamp>)")
-    return parser.parse_args(argv)
+    return parser.parse_args(_attach_box_values(sys.argv[1:] if argv is None else argv))
+
+
+def _attach_box_values(argv):
+    """Return argv with `--box VALUE` joined into `--box=VALUE` where VALUE starts with -digit.
+
+    argparse takes a value such as -1,0,10,10 for an unknown flag and stops with
+    "expected one argument", so the box check that names the bad coordinate
+    would never run.
+    """
+    attached = []
+    index = 0
+    while index < len(argv):
+        argument = str(argv[index])
+        value = str(argv[index + 1]) if index + 1 < len(argv) else ""
+        if argument == "--box" and re.match(r"-\d", value):
+            attached.append(f"--box={value}")
+            index += 2
+        else:
+            attached.append(argument)
+            index += 1
+    return attached
 
 
 def _box(text):

@@ -396,3 +396,12 @@ def test_malformed_box_exits_with_usage(run_dir, capsys):
 
     assert exit_info.value.code == 2
     assert "invalid box '1,2,3'" in capsys.readouterr().err
+
+
+def test_negative_box_reaches_box_check(run_dir, tmp_path, caplog):
+    # argparse alone would read "-1,0,10,10" as an unknown flag.
+    assert run_script("--model", run_dir, "--box", "-1,0,10,10",
+                      "--out_dir", tmp_path / "out") == 2
+
+    assert "--box -1,0,10,10: invalid box [x, y, w, h] = [-1, 0, 10, 10]: x < 0" in caplog.text
+    assert not (tmp_path / "out").exists()
