@@ -20,6 +20,10 @@ class BatchNorm(keras.layers.Layer):
     mean and variance towards them; inference mode uses the moving averages.
     Unlike Keras 3.15's layer, the moving variance tracks the unbiased batch
     variance (n / (n - 1) times the variance used for normalising).
+
+    Under a "mixed_bfloat16" dtype policy the inputs and outputs are
+    bfloat16, while the scale, offset, moving statistics and the batch
+    statistics stay float32.
     """
 
     def __init__(self, momentum=0.99, epsilon=1e-3, **kwargs):
@@ -29,12 +33,17 @@ class BatchNorm(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma")
-        self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
-        self.moving_mean = self.add_weight(
-            shape=(channels,), initializer="zeros", trainable=False, name="moving_mean")
-        self.moving_variance = self.add_weight(
-            shape=(channels,), initializer="ones", trainable=False, name="moving_variance")
+        # autocast=False keeps all four float32 under a mixed policy, because
+        # the fused kernel takes bfloat16 inputs only with float32 statistics.
+        self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma",
+                                     autocast=False)
+        self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta",
+                                    autocast=False)
+        self.moving_mean = self.add_weight(shape=(channels,), initializer="zeros",
+                                           trainable=False, name="moving_mean", autocast=False)
+        self.moving_variance = self.add_weight(shape=(channels,), initializer="ones",
+                                               trainable=False, name="moving_variance",
+                                               autocast=False)
 
     def call(self, inputs, training=False):
         shape = tf.shape(inputs)

@@ -16,7 +16,10 @@ class SingleChannelConv(keras.layers.Layer):
     2-core AVX-512 CPU that took 15 ms instead of 24 ms (forward and backward,
     batch 64), because oneDNN handles a single output channel poorly.
 
-    Input (B, H, W, C); output (B, H, W, 1).
+    Input (B, H, W, C); output (B, H, W, 1) in the variable dtype. Under a
+    "mixed_bfloat16" dtype policy the convolution runs in bfloat16, and the
+    channel sum is cast to float32 before the bias and the activation, so
+    that the generator's images are float32.
     """
 
     def __init__(self, kernel_size=4, activation=None, kernel_initializer="lecun_uniform",
@@ -33,16 +36,21 @@ class SingleChannelConv(keras.layers.Layer):
         # filter, so that the initialiser uses fan_in = kh * kw * C.
         self.kernel = self.add_weight(shape=(size, size, channels, 1),
                                       initializer=self.kernel_initializer, name="kernel")
-        self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias")
+        # Read in the variable dtype, because the bias is added after the cast.
+        self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias", autocast=False)
 
     def call(self, inputs):
         kernel = tf.cast(self.kernel, inputs.dtype)
         depthwise = tf.nn.depthwise_conv2d(inputs, kernel, strides=[1, 1, 1, 1], padding="SAME")
-        outputs = tf.reduce_sum(depthwise, axis=-1, keepdims=True) + tf.cast(self.bias, inputs.dtype)
-        return self.activation(outputs)
+        sums = tf.cast(tf.reduce_sum(depthwise, axis=-1, keepdims=True), self.variable_dtype)
+        return self.activation(sums + tf.cast(self.bias, self.variable_dtype))
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], 1)
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape),
+                                 dtype=self.variable_dtype)
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size,

@@ -3,7 +3,7 @@
 import keras
 
 from stn.boxes import CANVAS_SIZE, crop_theta, paste_theta
-from stn.sampler import affine_grid, bilinear_sample, separable_transform
+from stn.sampler import affine_grid, bilinear_sample, geometry_dtype, separable_transform
 
 
 @keras.saving.register_keras_serializable(package="stn")
@@ -12,6 +12,11 @@ class SpatialTransformer(keras.layers.Layer):
 
     Called on [feature_map (B, H, W, C), theta (B, 2, 3)]; returns
     (B, output_size[0], output_size[1], C). Zeros are read outside the input.
+
+    The feature map is cast to the layer's compute dtype, but theta is not:
+    the sampling positions and weights are computed in float32 (float64 for
+    float64 maps) under every dtype policy, and the weights are rounded to
+    the compute dtype only for the products with the map.
 
     Args:
       output_size: (height, width) of the output, in pixels.
@@ -22,13 +27,17 @@ class SpatialTransformer(keras.layers.Layer):
     """
 
     def __init__(self, output_size, axis_aligned=False, **kwargs):
+        # Keras's autocast would round theta to bfloat16 under a mixed policy,
+        # so call() casts only the feature map.
+        kwargs["autocast"] = False
         super().__init__(**kwargs)
         self.output_size = tuple(int(size) for size in output_size)
         self.axis_aligned = bool(axis_aligned)
 
     def call(self, inputs):
         feature_map, theta = inputs
-        theta = keras.ops.cast(theta, feature_map.dtype)
+        feature_map = keras.ops.cast(feature_map, self.compute_dtype)
+        theta = keras.ops.cast(theta, geometry_dtype(feature_map.dtype))
         if self.axis_aligned:
             return separable_transform(feature_map, theta, self.output_size)
         return bilinear_sample(feature_map, affine_grid(theta, self.output_size))

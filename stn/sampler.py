@@ -12,6 +12,10 @@ the width (x) and v along the height (y).
 Samples that fall outside the input read zeros: bilinear weights only go to
 pixels that exist, so a map pasted into a larger canvas stays inside its box
 instead of smearing its border values over the canvas.
+
+Sampling positions and bilinear weights are computed in float32, or float64
+for float64 images (`geometry_dtype`), even for bfloat16 images. Only the
+products with the images use the images' dtype.
 """
 
 import tensorflow as tf
@@ -42,6 +46,16 @@ def affine_grid(theta, output_size):
     return tf.reshape(source, [-1, height, width, 2])
 
 
+def geometry_dtype(images_dtype):
+    """Return the dtype of sampling positions and weights for images of `images_dtype`.
+
+    float64 for float64 images, float32 otherwise. A bfloat16 coordinate has
+    8 significant bits, so between 8 and 16 pixels it is a multiple of 1/16
+    pixel, too coarse for a sampling position.
+    """
+    return tf.float64 if tf.as_dtype(images_dtype) == tf.float64 else tf.float32
+
+
 def pixel_centres(size, dtype=tf.float32):
     """Return the normalised coordinates of the `size` pixel centres of one axis."""
     return (2.0 * tf.range(size, dtype=dtype) + 1.0) / size - 1.0
@@ -53,12 +67,13 @@ def bilinear_sample(images, grid):
     Args:
       images: float tensor (B, H, W, C).
       grid: float tensor (B, H_out, W_out, 2) of normalised (u, v) coordinates,
-        as returned by `affine_grid`.
+        as returned by `affine_grid`; give it in `geometry_dtype(images.dtype)`.
 
     Returns:
-      float tensor (B, H_out, W_out, C).
+      float tensor (B, H_out, W_out, C) in the images' dtype.
     """
     images = tf.convert_to_tensor(images)
+    grid = tf.convert_to_tensor(grid)
     height, width = tf.shape(images)[1], tf.shape(images)[2]
 
     # Continuous pixel coordinates, pixel centres at integers.
@@ -71,6 +86,7 @@ def bilinear_sample(images, grid):
         for dx in (0.0, 1.0):
             corner_x, corner_y = x0 + dx, y0 + dy
             weight = (1.0 - tf.abs(x - corner_x)) * (1.0 - tf.abs(y - corner_y))
+            weight = tf.cast(weight, images.dtype)
             output += weight[..., None] * gather_or_zero(images, corner_x, corner_y)
     return output
 
@@ -132,14 +148,15 @@ def separable_transform(images, theta, output_size):
       output_size: (height, width) of the output, in pixels.
 
     Returns:
-      float tensor (B, height, width, C).
+      float tensor (B, height, width, C) in the images' dtype.
     """
     images = tf.convert_to_tensor(images)
-    theta = tf.cast(theta, images.dtype)
+    theta = tf.cast(theta, geometry_dtype(images.dtype))
     out_height, out_width = output_size
     in_height, in_width = images.shape[1], images.shape[2]
 
     rows = interpolation_matrix(theta[:, 1, 1], theta[:, 1, 2], out_height, in_height)
     columns = interpolation_matrix(theta[:, 0, 0], theta[:, 0, 2], out_width, in_width)
+    rows, columns = tf.cast(rows, images.dtype), tf.cast(columns, images.dtype)
     output = tf.einsum("bij,bjwc->biwc", rows, images)
     return tf.einsum("bkw,biwc->bikc", columns, output)
