@@ -16,7 +16,7 @@ from positional_mnist.errors import DatasetError
 from training.checkpoints import CheckpointError
 from training.config import CONDITIONS, LR_SCHEDULES, PRESETS, STRATEGIES, TrainConfig, resolve_config
 from training.run import Interrupted, TrainingDiverged, prepare_resume, train
-from models import ACTIVATIONS, WEIGHT_INITIALIZERS
+from models import ACTIVATIONS, PRECISIONS, WEIGHT_INITIALIZERS
 
 DEFAULTS = TrainConfig()
 
@@ -102,6 +102,13 @@ def parse_args(argv=None):
                         help="'default': one device; 'mirrored': all local GPUs (or logical "
                              "CPUs, see --logical_cpus); 'multi_worker': the cluster in TF_CONFIG "
                              f"(default: {DEFAULTS.strategy})")
+    output.add_argument("--precision", choices=PRECISIONS,
+                        help="arithmetic of the layers: 'float32', or 'mixed_bfloat16' "
+                             "(bfloat16 convolutions and dense layers with float32 variables, "
+                             "BatchNorm statistics, box geometry, logits and losses; faster on "
+                             "CPUs with AVX-512 bf16 instructions). Checkpoints load into either, "
+                             "and lwawtd_generate.py and lwawtd_evaluate.py always compute in "
+                             f"float32 (default: {DEFAULTS.precision})")
     output.add_argument("--logical_cpus", type=int, default=1,
                         help="split the CPU into this many logical devices, to try --strategy "
                              "mirrored without GPUs (default: 1)")

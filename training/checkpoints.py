@@ -94,9 +94,14 @@ def load_config(run_dir):
 
 
 def build_generator_from_config(config):
-    """Build an untrained generator with the run's architecture settings."""
+    """Build an untrained float32 generator with the run's architecture settings.
+
+    The generator computes in float32 whatever `config.precision` the run
+    trained in, so that pictures and scores do not depend on it. Variables are
+    float32 under every precision, so the run's checkpoints load unchanged.
+    """
     return build_generator(noise_dim=config.num_z, activation=config.g_activation,
-                           weight_init=config.weight_init)
+                           weight_init=config.weight_init, dtype="float32")
 
 
 def load_generator(model_path, iteration=None):

@@ -4,10 +4,12 @@ import dataclasses
 import json
 import os
 
-from models import ACTIVATIONS, WEIGHT_INITIALIZERS
+from models import ACTIVATIONS, PRECISIONS, WEIGHT_INITIALIZERS
 
 CONDITIONS = ("seed", "data")
 STRATEGIES = ("default", "mirrored", "multi_worker")
+# The precision of every run whose config.json has no "precision" key.
+PRECISION_BEFORE_OPTION = "float32"
 
 # Learning-rate schedules of the original: boundaries in iterations and the
 # factor that multiplies the base learning rate in each interval.
@@ -57,6 +59,7 @@ class TrainConfig:
     eval_every: int = 0
     strategy: str = "default"
     shuffle_buffer: int = 10000
+    precision: str = "float32"
 
     def validate(self):
         """Raise ValueError naming the first invalid setting and what to do instead."""
@@ -72,6 +75,7 @@ class TrainConfig:
         _check_choice("--weight_init", self.weight_init, WEIGHT_INITIALIZERS)
         _check_choice("--conditions", self.conditions, CONDITIONS)
         _check_choice("--strategy", self.strategy, STRATEGIES)
+        _check_choice("--precision", self.precision, PRECISIONS)
         _check_choice("--preset", self.preset, tuple(PRESETS))
         if len(self.lr_factors) != len(self.lr_boundaries) + 1:
             raise ValueError(
@@ -110,6 +114,9 @@ class TrainConfig:
         for name in ("lr_boundaries", "lr_factors"):
             if name in values:
                 values[name] = tuple(values[name])
+        # Runs saved before --precision existed trained in float32, whatever
+        # the default for new runs is now.
+        values.setdefault("precision", PRECISION_BEFORE_OPTION)
         return cls(**values)
 
 

@@ -37,8 +37,9 @@ class GanTrainer:
         self.strategy = strategy or tf.distribute.get_strategy()
         with self.strategy.scope():
             self.generator = build_generator(config.num_z, config.g_activation,
-                                             config.weight_init)
-            self.discriminator = build_discriminator(config.d_activation, config.weight_init)
+                                             config.weight_init, dtype=config.precision)
+            self.discriminator = build_discriminator(config.d_activation, config.weight_init,
+                                                     dtype=config.precision)
             # epsilon 1e-8 as in TensorFlow 1's Adam, which the original used.
             self.d_optimizer = keras.optimizers.Adam(
                 learning_rate_schedule(config.lr_d, config), beta_1=config.beta1_d,
@@ -51,6 +52,7 @@ class GanTrainer:
             self.d_optimizer.build(self.discriminator.trainable_variables)
             self.g_optimizer.build(self.generator.trainable_variables)
             self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
+        self._float32_copy = None
         self.rng = tf.random.Generator.from_seed(config.seed)
         self.checkpoint = tf.train.Checkpoint(
             generator=self.generator, discriminator=self.discriminator,
@@ -141,6 +143,23 @@ class GanTrainer:
 
     def _sum(self, per_replica):
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    def float32_generator(self):
+        """Return the generator with its current weights, computing in float32.
+
+        Under --precision float32 this is the generator itself. Otherwise it
+        is a float32 copy, built on the first call and given the current
+        weights on every call, so that sample grids, --eval_every scores and
+        the saved generator.keras equal what lwawtd_generate.py and
+        lwawtd_evaluate.py compute from the same checkpoint.
+        """
+        if self.config.precision == "float32":
+            return self.generator
+        if self._float32_copy is None:
+            self._float32_copy = build_generator(self.config.num_z, self.config.g_activation,
+                                                 self.config.weight_init, dtype="float32")
+        self._float32_copy.set_weights(self.generator.get_weights())
+        return self._float32_copy
 
     def learning_rates(self):
         """Return the current (discriminator, generator) learning rates as floats."""

@@ -129,7 +129,7 @@ def train(config, resume_dir=None, logical_cpus=1):
             # operations under MultiWorkerMirroredStrategy. Nothing reads its files.
             shutil.rmtree(output_dir, ignore_errors=True)
     if chief:
-        trainer.generator.save(os.path.join(run_dir, GENERATOR_FILE))
+        trainer.float32_generator().save(os.path.join(run_dir, GENERATOR_FILE))
     logging.info("finished %d iterations; run folder %s", config.max_iter, run_dir or output_dir)
     return run_dir
 
@@ -189,7 +189,7 @@ class TrainingLoop:
                     interval_start = self._write_summaries(iteration, interval_start)
                 if self.evaluator and iteration % self.config.eval_every == 0:
                     # The evaluator logs its scores and writes them to TensorBoard.
-                    self.evaluator(self.trainer.generator, self.writer, iteration)
+                    self.evaluator(self.trainer.float32_generator(), self.writer, iteration)
                 if iteration % self.config.checkpoint_every == 0:
                     self._save(iteration)
                 if interrupt.requested:
@@ -260,8 +260,9 @@ class TrainingLoop:
             "speed/iterations_per_second": self.tracker.count / max(now - interval_start, 1e-9),
         }
         summaries.write_scalars(self.writer, scalars, iteration)
+        generator = self.trainer.float32_generator()
         for name, (noise, labels, boxes) in self.grid_inputs.items():
-            images = self.trainer.generator([noise, labels, boxes], training=False)
+            images = generator([noise, labels, boxes], training=False)
             summaries.write_image(self.writer, f"images/{name}",
                                   summaries.grid_image(images.numpy()), iteration)
         self.writer.flush()
