@@ -3,16 +3,20 @@
 One run measures, interleaved so that other load on the machine affects all
 of them alike:
 
-  (a) full training iterations (one D and one G update) fed by the real data
-      pipeline, positional_mnist.reader.make_dataset over --data;
-  (b) the same iterations on one fixed batch, without the pipeline;
-  (c) (b) with both spatial transformers replaced by a stand-in that returns
-      its input map unchanged, so that (b) - (c) is the transformers' cost;
-  (d) a naive Keras 3 version of the same architecture: stock
+  (a) full training iterations (one D and one G update) of the project at
+      --precision, fed by the real data pipeline,
+      positional_mnist.reader.make_dataset over --data;
+  (b) the same iterations on one fixed batch, without the pipeline, once
+      with --precision float32 and once with --precision mixed_bfloat16;
+  (c) (b) at --precision with both spatial transformers replaced by a
+      stand-in that returns its input map unchanged, so that (b) - (c) is
+      the transformers' cost;
+  (d) a naive Keras 3 version of the same architecture in float32: stock
       keras.layers.BatchNormalization, the gather-based bilinear sampler and
       a Conv2DTranspose output layer, on the fixed batch;
-  (e) a large float32 matrix product, the machine's practical peak, against
-      which the useful FLOP/s of (b) and (d) are compared. Useful FLOPs are
+  (e) large float32 and bfloat16 matrix products, the machine's practical
+      peaks, against which the useful FLOP/s of (a), (b) and (d) are
+      compared, each with the product of its own precision. Useful FLOPs are
       the multiply-adds of the convolutions and dense layers, counted from the
       layer shapes (BatchNorm, activations and the transformers not counted).
 
@@ -32,6 +36,7 @@ Examples:
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import logging
@@ -62,12 +67,26 @@ from training.gan import GanTrainer  # noqa: E402
 
 logger = logging.getLogger("bench_train")
 
-PROJECT_PIPELINE = "project, data pipeline"
-PROJECT_FIXED = "project, fixed batch"
-STAND_IN = "project, transformers stubbed"
-NAIVE = "naive Keras 3, fixed batch"
+PRECISIONS = ("float32", "mixed_bfloat16")
+NAIVE = "naive Keras 3 float32, fixed batch"
 PIPELINE_ALONE = "data pipeline alone, per batch"
-MATMUL = "float32 matmul, per product"
+MATMULS = {"float32": "float32 matmul, per product",
+           "mixed_bfloat16": "bfloat16 matmul, per product"}
+
+
+def project_fixed(precision):
+    """Return the name of configuration (b) at `precision`."""
+    return f"project {precision}, fixed batch"
+
+
+def project_pipeline(precision):
+    """Return the name of configuration (a) at `precision`."""
+    return f"project {precision}, data pipeline"
+
+
+def stand_in_name(precision):
+    """Return the name of configuration (c) at `precision`."""
+    return f"project {precision}, transformers stubbed"
 
 
 def parse_args(argv=None):
@@ -89,12 +108,15 @@ def parse_args(argv=None):
                         help="untimed iterations per configuration after tracing "
                              "(default: %(default)s)")
     parser.add_argument("--matmul_size", type=int, default=4096,
-                        help="side of the square float32 matrices of (e) (default: %(default)s)")
+                        help="side of the square matrices of (e) (default: %(default)s)")
     parser.add_argument("--matmul_calls", type=int, default=3,
                         help="timed matrix products per round (default: %(default)s)")
     parser.add_argument("--shuffle_buffer", type=int, default=TrainConfig.shuffle_buffer,
                         help="records in the pipeline's shuffle buffer, as in training "
                              "(default: %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=TrainConfig.precision,
+                        help="precision of the project in (a) and (c), while (b) measures both "
+                             "(default: %(default)s, the default of lwawtd.py)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the weights, sampled conditions and data order "
                              "(default: %(default)s)")
@@ -185,23 +207,48 @@ def count_layers(trainer, kind):
                for layer in all_layers(model))
 
 
-def build_trainers(config):
-    """Build the project's trainer, the one with stand-in transformers and the naive one.
+def compute_dtypes(trainer):
+    """Return the set of compute dtypes of both models' convolution and dense layers."""
+    return {layer.compute_dtype for model in (trainer.generator, trainer.discriminator)
+            for layer in all_layers(model) if hasattr(layer, "kernel")}
+
+
+def build_trainers(config, precision):
+    """Build the trainers of configurations (b) to (d).
+
+    Args:
+      config: TrainConfig of all of them except for the precision.
+      precision: the precision of the stand-in trainer (c).
+
+    Returns:
+      (projects, stand_in, naive): projects maps each of PRECISIONS to the
+      project's trainer; naive computes in float32.
 
     Raises:
-      RuntimeError: if a variant did not get the layers it should have, or
-        its parameter count differs from the project's.
+      RuntimeError: if a variant did not get the layers or compute dtypes it
+        should have, or its parameter count differs from the project's.
     """
-    keras.utils.set_random_seed(config.seed)
-    project = GanTrainer(config)
+    projects = {}
+    for name in PRECISIONS:
+        # The same initial weights in every variant.
+        keras.utils.set_random_seed(config.seed)
+        projects[name] = GanTrainer(dataclasses.replace(config, precision=name))
     with replaced_layers(spatial_transformer=TransformerStandIn):
-        stand_in = GanTrainer(config)
+        keras.utils.set_random_seed(config.seed)
+        stand_in = GanTrainer(dataclasses.replace(config, precision=precision))
     with replaced_layers(batch_norm=keras.layers.BatchNormalization,
                          spatial_transformer=gather_spatial_transformer,
                          output_layer=transposed_output_layer):
-        naive = GanTrainer(config)
+        keras.utils.set_random_seed(config.seed)
+        naive = GanTrainer(dataclasses.replace(config, precision="float32"))
 
+    project = projects["float32"]
+    # The discriminator's logit layer computes in float32 under every policy.
     checks = [
+        (compute_dtypes(projects["float32"]), {"float32"}, "compute dtypes of the float32 project"),
+        (compute_dtypes(projects["mixed_bfloat16"]), {"bfloat16", "float32"},
+         "compute dtypes of the mixed_bfloat16 project"),
+        (compute_dtypes(naive), {"float32"}, "compute dtypes of the naive model"),
         (count_layers(project, SpatialTransformer), 2, "spatial transformers in the project"),
         (count_layers(stand_in, SpatialTransformer), 0, "spatial transformers after stubbing"),
         (count_layers(stand_in, TransformerStandIn), 2, "stand-ins after stubbing"),
@@ -214,7 +261,7 @@ def build_trainers(config):
         (type(naive.generator.get_layer("images")).__name__, "Conv2DTranspose",
          "naive output layer"),
     ]
-    for trainer in (stand_in, naive):
+    for trainer in (projects["mixed_bfloat16"], stand_in, naive):
         for built, reference in ((trainer.generator, project.generator),
                                  (trainer.discriminator, project.discriminator)):
             checks.append((built.count_params(), reference.count_params(),
@@ -223,7 +270,7 @@ def build_trainers(config):
         if found != expected:
             raise RuntimeError(
                 f"invalid benchmark variant: {description} is {found}, expected {expected}")
-    return project, stand_in, naive
+    return projects, stand_in, naive
 
 
 # --- useful FLOPs ---
@@ -301,29 +348,37 @@ class Measurement:
 
 
 def make_measurements(args, trainers, dataset_iterator, fixed_batch, flops):
-    project, stand_in, naive = trainers
+    projects, stand_in, naive = trainers
+    project = projects[args.precision]
 
     def train_on_pipeline():
         return project.train_iteration(next(dataset_iterator))
 
-    matmul_a = tf.random.stateless_uniform((args.matmul_size,) * 2, (args.seed, 1))
-    matmul_b = tf.random.stateless_uniform((args.matmul_size,) * 2, (args.seed, 2))
-    matmul = tf.function(tf.linalg.matmul)
+    def fixed_step(trainer):
+        return lambda: trainer.train_iteration(fixed_batch)
 
-    return [
-        Measurement(PROJECT_PIPELINE, train_on_pipeline, args.batch_size, flops),
-        Measurement(PROJECT_FIXED, lambda: project.train_iteration(fixed_batch),
-                    args.batch_size, flops),
-        Measurement(STAND_IN, lambda: stand_in.train_iteration(fixed_batch),
-                    args.batch_size, flops),
-        Measurement(NAIVE, lambda: naive.train_iteration(fixed_batch), args.batch_size, flops),
+    measurements = [Measurement(project_pipeline(args.precision), train_on_pipeline,
+                                args.batch_size, flops)]
+    measurements += [Measurement(project_fixed(name), fixed_step(projects[name]),
+                                 args.batch_size, flops) for name in PRECISIONS]
+    measurements += [
+        Measurement(stand_in_name(args.precision), fixed_step(stand_in), args.batch_size, flops),
+        Measurement(NAIVE, fixed_step(naive), args.batch_size, flops),
         Measurement(PIPELINE_ALONE, lambda: next(dataset_iterator), args.batch_size, 0),
-        Measurement(MATMUL, lambda: matmul(matmul_a, matmul_b), 0, 2 * args.matmul_size ** 3),
     ]
+    matmul = tf.function(tf.linalg.matmul)
+    for precision, dtype in (("float32", tf.float32), ("mixed_bfloat16", tf.bfloat16)):
+        shape = (args.matmul_size,) * 2
+        left = tf.cast(tf.random.stateless_uniform(shape, (args.seed, 1)), dtype)
+        right = tf.cast(tf.random.stateless_uniform(shape, (args.seed, 2)), dtype)
+        measurements.append(Measurement(MATMULS[precision],
+                                        lambda left=left, right=right: matmul(left, right),
+                                        0, 2 * args.matmul_size ** 3))
+    return measurements
 
 
 def steps_per_round(measurement, args):
-    if measurement.name == MATMUL:
+    if measurement.name in MATMULS.values():
         return args.matmul_calls
     if measurement.name == PIPELINE_ALONE:
         # Enough batches to drain the prefetch buffer and see the steady rate.
@@ -350,26 +405,41 @@ def paired_median(numerator, denominator, function):
                              zip(numerator.seconds_per_step, denominator.seconds_per_step))
 
 
-def summarise(measurements):
+def flop_rate(measurement):
+    """Return the median FLOP/s of a measurement."""
+    return measurement.flops_per_step / measurement.median()
+
+
+def summarise(measurements, precision):
+    """Return the ratios and rates that the report and the JSON file show.
+
+    `precision` is the precision of configurations (a) and (c). Each training
+    configuration's useful FLOP/s are compared with the matrix product of
+    its own precision.
+    """
     by_name = {measurement.name: measurement for measurement in measurements}
-    pipeline, fixed = by_name[PROJECT_PIPELINE], by_name[PROJECT_FIXED]
-    stand_in, naive, matmul = by_name[STAND_IN], by_name[NAIVE], by_name[MATMUL]
-    matmul_rate = matmul.flops_per_step / matmul.median()
+    pipeline, fixed = by_name[project_pipeline(precision)], by_name[project_fixed(precision)]
+    stand_in, naive = by_name[stand_in_name(precision)], by_name[NAIVE]
+    matmul_rates = {name: flop_rate(by_name[MATMULS[name]]) for name in PRECISIONS}
+    training = {project_pipeline(precision): precision, NAIVE: "float32",
+                **{project_fixed(name): name for name in PRECISIONS}}
     return {
+        "precision": precision,
         "transformer_share": paired_median(stand_in, fixed, lambda c, b: 1.0 - c / b),
-        "speedup_over_naive": paired_median(naive, fixed, lambda d, b: d / b),
+        "speedup_over_naive": {name: paired_median(naive, by_name[project_fixed(name)],
+                                                   lambda d, b: d / b)
+                               for name in PRECISIONS},
         "pipeline_overhead": paired_median(pipeline, fixed, lambda a, b: a / b - 1.0),
-        "matmul_gflops": matmul_rate / 1e9,
-        "useful_gflops": {name: by_name[name].flops_per_step / by_name[name].median() / 1e9
-                          for name in (PROJECT_PIPELINE, PROJECT_FIXED, NAIVE)},
-        "fraction_of_matmul": {name: by_name[name].flops_per_step / by_name[name].median()
-                               / matmul_rate
-                               for name in (PROJECT_PIPELINE, PROJECT_FIXED, NAIVE)},
+        "matmul_gflops": {name: rate / 1e9 for name, rate in matmul_rates.items()},
+        "useful_gflops": {name: flop_rate(by_name[name]) / 1e9 for name in training},
+        "fraction_of_matmul": {name: flop_rate(by_name[name]) / matmul_rates[matmul_precision]
+                               for name, matmul_precision in training.items()},
     }
 
 
 def format_table(measurements, summary, flops, args):
-    header = (f"{'configuration':<32} {'median ms':>10} {'min ms':>8} {'max ms':>8} "
+    width = max(len(measurement.name) for measurement in measurements)
+    header = (f"{'configuration':<{width}} {'median ms':>10} {'min ms':>8} {'max ms':>8} "
               f"{'images/s':>9} {'GFLOP/s':>8}")
     lines = [header, "-" * len(header)]
     for measurement in measurements:
@@ -379,22 +449,28 @@ def format_table(measurements, summary, flops, args):
             else f"{'-':>9}"
         rate = f"{measurement.flops_per_step / median / 1e9:8.0f}" if measurement.flops_per_step \
             else f"{'-':>8}"
-        lines.append(f"{measurement.name:<32} {1e3 * median:10.1f} {times.min():8.1f} "
+        lines.append(f"{measurement.name:<{width}} {1e3 * median:10.1f} {times.min():8.1f} "
                      f"{times.max():8.1f} {images} {rate}")
+    precision = summary["precision"]
+    lines.append("")
+    for name, speedup in summary["speedup_over_naive"].items():
+        lines.append(f"speed-up of the project in {name} over the naive version, d / b: "
+                     f"{speedup:.2f}x")
     lines += [
-        "",
-        f"spatial transformers' share of an iteration, (b - c) / b: "
+        f"spatial transformers' share of an iteration in {precision}, (b - c) / b: "
         f"{100 * summary['transformer_share']:.1f}%",
-        f"speed-up over the naive version, d / b: {summary['speedup_over_naive']:.2f}x",
-        f"data pipeline overhead, a / b - 1: {100 * summary['pipeline_overhead']:+.1f}%",
+        f"data pipeline overhead in {precision}, a / b - 1: "
+        f"{100 * summary['pipeline_overhead']:+.1f}%",
         f"useful FLOPs per iteration at batch {args.batch_size}: {flops / 1e9:.1f} GFLOP "
         f"(convolutions and dense layers)",
-        f"float32 matmul {args.matmul_size}x{args.matmul_size}: "
-        f"{summary['matmul_gflops']:.0f} GFLOP/s",
     ]
+    for name, rate in summary["matmul_gflops"].items():
+        lines.append(f"{MATMULS[name].split(',')[0]} {args.matmul_size}x{args.matmul_size}: "
+                     f"{rate:.0f} GFLOP/s")
     for name, rate in summary["useful_gflops"].items():
         lines.append(f"useful FLOP/s, {name}: {rate:.0f} GFLOP/s = "
-                     f"{100 * summary['fraction_of_matmul'][name]:.0f}% of the matmul's")
+                     f"{100 * summary['fraction_of_matmul'][name]:.0f}% of the matmul's "
+                     f"of its precision")
     lines.append("(ratios are medians of per-round ratios, so they need not equal the "
                  "ratios of the medians above)")
     return "\n".join(lines)
@@ -437,14 +513,15 @@ def main(argv=None):
     fixed_batch = tuple(tf.identity(tensor) for tensor in next(dataset_iterator))
 
     config = TrainConfig(batch_size=args.batch_size, seed=args.seed)
-    trainers = build_trainers(config)
-    flops = iteration_flops(trainers[0].generator, trainers[0].discriminator, args.batch_size,
+    trainers = build_trainers(config, args.precision)
+    project = trainers[0]["float32"]
+    flops = iteration_flops(project.generator, project.discriminator, args.batch_size,
                             config.g_train)
 
     measurements = make_measurements(args, trainers, dataset_iterator, fixed_batch, flops)
     run_rounds(measurements, args)
 
-    summary = summarise(measurements)
+    summary = summarise(measurements, args.precision)
     environment = describe_environment()
     print(f"TensorFlow {environment['tensorflow']}, Keras {environment['keras']}, "
           f"{environment['cpu_count']} CPUs ({environment['cpu']}), batch {args.batch_size}, "
