@@ -232,8 +232,11 @@ def test_loaded_generator_equals_trainer(trained):
     labels = tf.one_hot([3], 10)
 
     loaded = DigitSampler(generator, config.num_z, seed=0).images(noise, 3, boxes)
-    expected = trainer.generator([tf.constant(noise), labels, tf.constant(boxes)], training=False)
-    training_mode = trainer.generator([tf.constant(noise), labels, tf.constant(boxes)],
+    # The trained generator with its current weights, in float32 as drawing uses it.
+    trained_generator = trainer.float32_generator()
+    expected = trained_generator([tf.constant(noise), labels, tf.constant(boxes)],
+                                 training=False)
+    training_mode = trained_generator([tf.constant(noise), labels, tf.constant(boxes)],
                                       training=True)
 
     assert iteration == 2

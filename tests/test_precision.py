@@ -21,7 +21,7 @@ from models import BatchNorm, build_discriminator, build_generator
 from models.output_layer import SingleChannelConv
 from stn import BoxToTheta, SpatialTransformer
 from training.checkpoints import PRETRAINED_DIR, load_generator, make_manager, restore_exactly
-from training.config import TrainConfig
+from training.config import TrainConfig, resolve_config
 from training.gan import GanTrainer
 
 # Unit roundoff of bfloat16: 8 significant bits.
@@ -453,3 +453,8 @@ def test_mixed_run_saves_float32_generator(tiny_dataset, tmp_path):
         np.testing.assert_array_equal(saved_variable.numpy(), restored_variable.numpy(),
                                       err_msg=saved_variable.path)
 
+
+def test_new_runs_default_to_mixed_bfloat16():
+    assert TrainConfig().precision == MIXED
+    assert resolve_config({}).precision == MIXED
+    assert resolve_config({"precision": "float32"}).precision == "float32"
