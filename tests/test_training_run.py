@@ -467,6 +467,43 @@ def test_resume_with_max_iter_before_last_checkpoint_rejected(finished_run, tmp_
     assert saved_iterations(run_dir) == [3, 4]
 
 
+def damage_config(run_dir, change):
+    """Rewrite the run's config.json with `change`: a setting and its value, or raw bytes."""
+    path = run_dir / "config.json"
+    if isinstance(change, bytes):
+        path.write_bytes(change)
+        return
+    values = json.loads(path.read_text())
+    values.update(change)
+    path.write_text(json.dumps(values))
+
+
+@pytest.mark.parametrize("change, message", [
+    (b"[1, 2]", "config.json contains a JSON array, not an object of settings"),
+    (b"5", "config.json contains a JSON whole number, not an object of settings"),
+    (b'{"max_iter": 4, \xff}', "config.json is not valid JSON"),
+    ({"max_iter": "ten"}, 'config.json: max_iter is "ten", but it must be a whole number'),
+    ({"max_iter": 3.5}, "config.json: max_iter is 3.5, but it must be a whole number"),
+    ({"batch_size": True}, "config.json: batch_size is true, but it must be a whole number"),
+    ({"lr_d": "fast"}, 'config.json: lr_d is "fast", but it must be a number'),
+    ({"lr_factors": 1}, "config.json: lr_factors is 1, but it must be a list of numbers"),
+    ({"lr_boundaries": [2.5]},
+     "config.json: lr_boundaries is [2.5], but it must be a list of whole numbers"),
+    ({"precision": None}, "config.json: precision is null, but it must be a string"),
+])
+def test_resume_with_damaged_config_rejected(finished_run, tmp_path, change, message):
+    run_dir = copy_of_finished_run(finished_run, tmp_path)
+    damage_config(run_dir, change)
+    config_before = (run_dir / "config.json").read_bytes()
+
+    code, messages = run_main(["--resume", run_dir, "--max_iter", 6])
+
+    assert code == 2
+    assert any(message in line for line in messages), messages
+    assert (run_dir / "config.json").read_bytes() == config_before
+    assert saved_iterations(run_dir) == [3, 4]
+
+
 # Non-finite values stop a run and never reach a checkpoint.
 
 def nan_image_in_batch(batch_index):

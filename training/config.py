@@ -102,24 +102,70 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path):
-        """Read a configuration written by `to_json`; unknown keys are an error."""
+        """Read a configuration written by `to_json`.
+
+        Raises:
+          ValueError: the file is not UTF-8 JSON, is not a JSON object, or has
+            an unknown key or a value of the wrong type. The message names
+            the file and the key.
+        """
         with open(path, encoding="utf-8") as file:
             try:
                 values = json.load(file)
-            except json.JSONDecodeError as error:
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
                 raise ValueError(f"{path} is not valid JSON ({error}); restore the config.json "
                                  f"that lwawtd.py wrote into the run folder") from error
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} contains a JSON {_json_type_name(type(values))}, not an "
+                             f"object of settings; restore the config.json that lwawtd.py "
+                             f"wrote into the run folder")
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"{path}: unknown configuration keys {unknown}")
-        for name in ("lr_boundaries", "lr_factors"):
-            if name in values:
-                values[name] = tuple(values[name])
+        for field in dataclasses.fields(cls):
+            if field.name in values:
+                values[field.name] = _json_setting(path, field, values[field.name])
         # Runs saved before --precision existed trained in float32, whatever
         # the default for new runs is now.
         values.setdefault("precision", PRECISION_BEFORE_OPTION)
         return cls(**values)
+
+
+def _json_setting(path, field, value):
+    """Check the type of a TrainConfig `field`'s `value` read from config.json, and return it.
+
+    Raises:
+      ValueError: the JSON type does not fit the field; the message names the file.
+    """
+    if field.type is tuple:
+        # The schedule's boundaries are iterations, its factors any numbers.
+        item_type = int if field.name == "lr_boundaries" else float
+        if isinstance(value, list) and all(_is_json_type(item, item_type) for item in value):
+            return tuple(value)
+        expected = f"a list of {_json_type_name(item_type)}s"
+    elif _is_json_type(value, field.type):
+        return value
+    else:
+        expected = f"a {_json_type_name(field.type)}"
+    raise ValueError(f"{path}: {field.name} is {json.dumps(value)}, but it must be {expected}; "
+                     f"fix the value or restore the config.json that lwawtd.py wrote into the "
+                     f"run folder")
+
+
+def _is_json_type(value, python_type):
+    # JSON true and false load as bool, a subclass of int, and are never numbers here.
+    if isinstance(value, bool):
+        return python_type is bool
+    if python_type is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, python_type)
+
+
+def _json_type_name(python_type):
+    names = {dict: "object", list: "array", str: "string", int: "whole number",
+             float: "number", bool: "boolean", type(None): "null"}
+    return names.get(python_type, python_type.__name__)
 
 
 def resolve_config(overrides):
