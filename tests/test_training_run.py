@@ -504,6 +504,25 @@ def test_resume_with_damaged_config_rejected(finished_run, tmp_path, change, mes
     assert saved_iterations(run_dir) == [3, 4]
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"precision": "float16"}, "unknown --precision 'float16'; choose one of float32, "
+                               "mixed_bfloat16"),
+    ({"batch_size": 0}, "--batch_size must be positive, got 0"),
+])
+def test_resume_with_invalid_saved_setting_rejected(finished_run, tmp_path, change, message):
+    run_dir = copy_of_finished_run(finished_run, tmp_path)
+    damage_config(run_dir, change)
+    config_before = (run_dir / "config.json").read_bytes()
+
+    code, messages = run_main(["--resume", run_dir, "--max_iter", 6])
+
+    assert code == 2
+    assert f"--resume {run_dir}: invalid setting in its config.json: {message}" in messages, \
+        messages
+    # The new --max_iter must not be written into a configuration that cannot train.
+    assert (run_dir / "config.json").read_bytes() == config_before
+
+
 # Non-finite values stop a run and never reach a checkpoint.
 
 def nan_image_in_batch(batch_index):

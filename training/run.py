@@ -67,6 +67,13 @@ def prepare_resume(run_dir, max_iter=None):
         raise ValueError(f"--resume {run_dir}: the run folder contains no checkpoint yet, "
                          f"so there is nothing to resume; start a new run instead")
     config = load_config(run_dir)
+    # Validate before config.json is rewritten below. The message names the
+    # file, because these values did not come from the command line.
+    try:
+        config.validate()
+    except ValueError as error:
+        raise ValueError(f"--resume {run_dir}: invalid setting in its {CONFIG_FILE}: "
+                         f"{error}") from error
     if max_iter is None or max_iter == config.max_iter:
         return config
 
