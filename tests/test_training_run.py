@@ -453,7 +453,7 @@ def test_resume_with_max_iter_extends_run(finished_run, tmp_path):
     assert TrainConfig.from_json(os.path.join(run_dir, "config.json")).max_iter == 6
 
 
-@pytest.mark.parametrize("max_iter", [1, 3])
+@pytest.mark.parametrize("max_iter", [-5, 0, 1, 3])
 def test_resume_with_max_iter_before_last_checkpoint_rejected(finished_run, tmp_path, max_iter):
     run_dir = copy_of_finished_run(finished_run, tmp_path)
     config_before = (run_dir / "config.json").read_text()
@@ -462,7 +462,7 @@ def test_resume_with_max_iter_before_last_checkpoint_rejected(finished_run, tmp_
 
     assert code == 2
     assert (f"--max_iter {max_iter} with --resume must be larger than the run's last "
-            f"checkpoint, iteration 4") in messages, messages
+            f"checkpoint, iteration 4; give a --max_iter above 4") in messages, messages
     assert (run_dir / "config.json").read_text() == config_before
     assert saved_iterations(run_dir) == [3, 4]
 

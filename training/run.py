@@ -79,7 +79,8 @@ def prepare_resume(run_dir, max_iter=None):
 
     if max_iter <= iterations[-1]:
         raise ValueError(f"--max_iter {max_iter} with --resume must be larger than the run's "
-                         f"last checkpoint, iteration {iterations[-1]}")
+                         f"last checkpoint, iteration {iterations[-1]}; give a --max_iter "
+                         f"above {iterations[-1]}")
     logging.info("extending the run from --max_iter %d to %d", config.max_iter, max_iter)
     config = dataclasses.replace(config, max_iter=max_iter)
     config.to_json(os.path.join(run_dir, CONFIG_FILE))
