@@ -61,6 +61,9 @@ class EvaluationConfig:
             raise ValueError(f"--iteration must be >= 0, got {self.iteration}")
         if self.real_only and (self.model is not None or self.iteration is not None):
             raise ValueError("--real_only evaluates no generator; drop --model and --iteration")
+        if self.output is not None and not self.output.strip():
+            raise ValueError(f"--output {self.output!r} is empty; give a file path such as "
+                             f"report.json, or leave --output out for the default path")
 
 
 @dataclasses.dataclass

@@ -68,6 +68,9 @@ def check_writable(path):
     if os.path.isdir(path):
         raise ValueError(f"--output {path} is a folder; give a file path such as "
                          f"{os.path.join(path, 'report.json')}")
+    if path.endswith(os.sep):
+        raise ValueError(f"--output {path} ends with {os.sep}, so it names a folder; give a "
+                         f"file path such as {os.path.join(path, 'report.json')}")
     ancestor = _nearest_existing(folder)
     if not os.path.isdir(ancestor):
         raise ValueError(f"--output {path}: {ancestor} is a file, so no folder can be created "

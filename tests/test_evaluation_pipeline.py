@@ -241,6 +241,8 @@ def test_hook_matches_cli_sweep_row(cli_report, dataset_dir, judge_dir, run_dir,
     (["--model", "{tmp}/missing"], "not found"),
     (["--real_only"], "drop --model"),
     (["--output", "{tmp}"], "is a folder"),
+    (["--output", "{tmp}/new_folder/"], "ends with /, so it names a folder"),
+    (["--output", ""], "--output '' is empty"),
     (["--judge_dir", "{tmp}/no_judge"], "--train_judge"),
     (["--dataset", "{tmp}/no_data"], "no_data"),
 ])
