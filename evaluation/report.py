@@ -2,6 +2,7 @@
 
 import json
 import os
+import tempfile
 
 from evaluation.conditions import SWEEP, TEST
 
@@ -79,8 +80,14 @@ def check_writable(path):
         os.makedirs(folder, exist_ok=True)
     except OSError as error:
         raise ValueError(f"cannot create the folder of --output {path}: {error}") from error
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"--output {path}: folder {folder} is not writable; choose another path")
+    # A real file is created and removed, because os.access() ignores the
+    # permission bits for root, and a folder such as /proc takes no new files.
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write_check_"):
+            pass
+    except OSError as error:
+        raise ValueError(f"--output {path}: folder {folder} is not writable ({error.strerror}); "
+                         f"choose another path") from error
 
 
 def _nearest_existing(path):

@@ -243,6 +243,7 @@ def test_hook_matches_cli_sweep_row(cli_report, dataset_dir, judge_dir, run_dir,
     (["--output", "{tmp}"], "is a folder"),
     (["--output", "{tmp}/new_folder/"], "ends with /, so it names a folder"),
     (["--output", ""], "--output '' is empty"),
+    (["--output", "/proc/report.json"], "folder /proc is not writable"),
     (["--judge_dir", "{tmp}/no_judge"], "--train_judge"),
     (["--dataset", "{tmp}/no_data"], "no_data"),
 ])
