@@ -1,5 +1,6 @@
 """The evaluation report: a JSON-ready dict, the printed tables and the JSON file."""
 
+import contextlib
 import json
 import os
 import tempfile
@@ -64,7 +65,7 @@ def build_report(config, model, judge, reference, scores):
 
 
 def check_writable(path):
-    """Raise ValueError unless a JSON report can be written to `path`."""
+    """Raise ValueError unless a JSON report can be written to `path`, creating its folder."""
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise ValueError(f"--output {path} is a folder; give a file path such as "
@@ -98,12 +99,28 @@ def _nearest_existing(path):
 
 
 def write_json(report, path):
-    """Write the report to `path` as indented JSON, creating its folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as file:
-        json.dump(report, file, indent=2)
-        file.write("\n")
+    """Write the report to `path` as indented JSON, creating its folder.
+
+    The JSON goes to `path`.partial, which then replaces `path`, so a failed
+    write leaves no half-written report. Like `check_writable`, this resolves
+    `path` with os.path.abspath, so "missing/../report.json" works.
+
+    Raises:
+      ValueError: the file cannot be written; the message names it and the error.
+    """
+    path = os.path.abspath(path)
+    partial = f"{path}.partial"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(partial, "w", encoding="utf-8") as file:
+            json.dump(report, file, indent=2)
+            file.write("\n")
+        os.replace(partial, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+        raise ValueError(f"failed to write the report to {path}: {error}; give another path "
+                         f"with --output") from error
 
 
 def format_tables(report):

@@ -25,6 +25,7 @@ from evaluation.evaluate import EvaluationConfig, generate_images, load_test_spl
 from evaluation.hook import TAGS, TrainingEvaluator
 from evaluation.judge import (FEATURES_LAYER, JudgeTrainingConfig, build_judge, load_judge,
                               save_judge, train_judge)
+from evaluation.report import write_json
 from evaluation.scoring import score_images
 from grids import sweep_boxes
 from positional_mnist.reader import list_record_files
@@ -273,6 +274,33 @@ def test_cli_rejects_output_under_file(dataset_dir, judge_dir, run_dir, tmp_path
     assert code == 2
     assert f"--output {output}: {blocking_file} is a file" in caplog.text
     assert blocking_file.read_text() == "not a folder\n"
+
+
+def test_cli_output_through_missing_folder(dataset_dir, judge_dir, run_dir, tmp_path):
+    # "missing/.." is resolved by its text, as the folder check resolves it,
+    # although the folder "missing" does not exist.
+    output = tmp_path / "missing" / ".." / "report.json"
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = lwawtd_evaluate.main(["--model", run_dir, "--dataset", dataset_dir,
+                                     "--judge_dir", judge_dir,
+                                     "--num_records", str(NUM_RECORDS), "--output", str(output)])
+
+    assert code == 0
+    assert sorted(os.listdir(tmp_path)) == ["report.json"]
+    with open(tmp_path / "report.json", encoding="utf-8") as file:
+        assert json.load(file)["model"]["iteration"] == ITERATION
+
+
+def test_write_json_failure_leaves_no_file(tmp_path):
+    # A folder at the report's path makes the final rename fail.
+    (tmp_path / "report.json").mkdir()
+
+    with pytest.raises(ValueError, match="failed to write the report to "):
+        write_json({"sets": {}}, str(tmp_path / "report.json"))
+
+    assert sorted(os.listdir(tmp_path)) == ["report.json"]
+    assert os.listdir(tmp_path / "report.json") == []
 
 
 def test_threshold_sweep_rows(dataset_dir, run_dir):
