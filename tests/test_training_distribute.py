@@ -21,6 +21,7 @@ from google.protobuf import text_format
 
 from training.checkpoints import saved_iterations
 from training.config import TrainConfig
+from training.distribute import is_chief_process
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 600  # seconds allowed for one child process, generous because the machine is shared
@@ -386,3 +387,21 @@ def test_cluster_worker_leaves_no_temporary_folder(cluster_runs):
 
     assert leftover_worker_folders(folder, "first") == []
     assert leftover_worker_folders(folder, "resumed") == []
+
+
+@pytest.mark.parametrize("tf_config, expected", [
+    (None, True),
+    ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}, True),
+    ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}, False),
+    ({"cluster": {"chief": ["a:1"], "worker": ["b:2"]}, "task": {"type": "chief", "index": 0}},
+     True),
+    ({"cluster": {"chief": ["a:1"], "worker": ["b:2"]}, "task": {"type": "worker", "index": 0}},
+     False),
+])
+def test_is_chief_process_from_tf_config(tf_config, expected, monkeypatch):
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+
+    assert is_chief_process() is expected

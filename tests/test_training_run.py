@@ -453,6 +453,19 @@ def test_resume_with_max_iter_extends_run(finished_run, tmp_path):
     assert TrainConfig.from_json(os.path.join(run_dir, "config.json")).max_iter == 6
 
 
+def test_resume_of_finished_run_rejected(finished_run, tmp_path):
+    run_dir = copy_of_finished_run(finished_run, tmp_path)
+    files_before = sorted(os.listdir(run_dir))
+
+    code, messages = run_main(["--resume", run_dir])
+
+    assert code == 2
+    assert (f"--resume {run_dir}: the run already finished at iteration 4; give a "
+            f"--max_iter above 4 to train it longer") in messages, messages
+    assert sorted(os.listdir(run_dir)) == files_before
+    assert saved_iterations(run_dir) == [3, 4]
+
+
 @pytest.mark.parametrize("max_iter", [-5, 0, 1, 3])
 def test_resume_with_max_iter_before_last_checkpoint_rejected(finished_run, tmp_path, max_iter):
     run_dir = copy_of_finished_run(finished_run, tmp_path)

@@ -41,10 +41,26 @@ def is_chief(strategy):
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return True
-    if resolver.task_type == "chief":
+    return _is_chief_task(resolver.task_type, resolver.task_id)
+
+
+def is_chief_process():
+    """Like is_chief, from TF_CONFIG alone, for work done before any strategy exists.
+
+    True without TF_CONFIG or without a task in it.
+    """
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    if not task.get("type"):
+        return True
+    return _is_chief_task(task["type"], int(task.get("index", 0)))
+
+
+def _is_chief_task(task_type, task_id):
+    # Without a "chief" task in the cluster, worker 0 is the chief.
+    if task_type == "chief":
         return True
     has_chief = "chief" in json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+    return task_type == "worker" and task_id == 0 and not has_chief
 
 
 def describe_devices(strategy):

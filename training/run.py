@@ -17,7 +17,7 @@ from positional_mnist.reader import (check_record_files, list_record_files, make
 from training import summaries
 from training.checkpoints import (CHECKPOINT_DIR, CONFIG_FILE, GENERATOR_FILE, load_config,
                                   make_manager, restore_exactly, saved_iterations)
-from training.distribute import describe_devices, is_chief, make_strategy
+from training.distribute import describe_devices, is_chief, is_chief_process, make_strategy
 from training.gan import GanTrainer
 from training.interrupt import InterruptFlag
 
@@ -75,6 +75,10 @@ def prepare_resume(run_dir, max_iter=None):
         raise ValueError(f"--resume {run_dir}: invalid setting in its {CONFIG_FILE}: "
                          f"{error}") from error
     if max_iter is None or max_iter == config.max_iter:
+        if iterations[-1] >= config.max_iter:
+            raise ValueError(f"--resume {run_dir}: the run already finished at iteration "
+                             f"{iterations[-1]}; give a --max_iter above {iterations[-1]} "
+                             f"to train it longer")
         return config
 
     if max_iter <= iterations[-1]:
@@ -83,7 +87,10 @@ def prepare_resume(run_dir, max_iter=None):
                          f"above {iterations[-1]}")
     logging.info("extending the run from --max_iter %d to %d", config.max_iter, max_iter)
     config = dataclasses.replace(config, max_iter=max_iter)
-    config.to_json(os.path.join(run_dir, CONFIG_FILE))
+    # Every worker of a cluster resumes from the same folder, so only the chief
+    # rewrites the shared file.
+    if config.strategy != "multi_worker" or is_chief_process():
+        config.to_json(os.path.join(run_dir, CONFIG_FILE))
     return config
 
 
