@@ -126,6 +126,9 @@ def _float_list(text):
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
+    # TensorFlow logs an INFO line about sharding at every checkpoint save
+    # through absl, which would clutter the progress lines. Warnings still show.
+    logging.getLogger("absl").setLevel(logging.WARNING)
     args = parse_args(argv)
     settings = {name: value for name, value in vars(args).items()
                 if name not in ("resume", "logical_cpus")}

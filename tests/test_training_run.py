@@ -220,6 +220,15 @@ def test_start_and_end_log_lines(finished_run):
     assert f"finished 4 iterations; run folder {run_dir}" in messages
 
 
+def test_no_tensorflow_info_lines_between_progress(finished_run):
+    # TensorFlow logs one of these per checkpoint save unless lwawtd.py quiets it.
+    sharding = [line for line in finished_run.messages if "Sharding callback" in line]
+
+    assert f"saved checkpoint {only_run_dir(finished_run.log_dir)}/checkpoints/ckpt-3" in \
+        finished_run.messages
+    assert sharding == []
+
+
 # A real TensorBoard server on the finished run.
 
 def free_port():
