@@ -106,7 +106,8 @@ def parse_args(argv=None):
                         help="arithmetic of the layers: 'float32', or 'mixed_bfloat16' "
                              "(bfloat16 convolutions and dense layers with float32 variables, "
                              "BatchNorm statistics, box geometry, logits and losses; faster on "
-                             "CPUs with AVX-512 bf16 instructions). Checkpoints load into either, "
+                             "hardware with fast bfloat16, such as CPUs with AVX-512 BF16, and "
+                             "possibly slower elsewhere, so use float32 there). Checkpoints load into either, "
                              "and lwawtd_generate.py and lwawtd_evaluate.py always compute in "
                              f"float32 (default: {DEFAULTS.precision})")
     output.add_argument("--logical_cpus", type=int, default=1,
