@@ -20,6 +20,7 @@ import training.run
 from models import BatchNorm, build_discriminator, build_generator
 from models.output_layer import SingleChannelConv
 from stn import BoxToTheta, SpatialTransformer
+from test_models import random_inputs
 from training import summaries
 from training.checkpoints import PRETRAINED_DIR, load_generator, make_manager, restore_exactly
 from training.config import TrainConfig, resolve_config
@@ -36,20 +37,6 @@ def all_layers(model):
         yield layer
         if isinstance(layer, keras.Model):
             yield from all_layers(layer)
-
-
-def random_inputs(batch, kind, seed=0):
-    """Return [noise, labels, boxes] for the generator or [images, labels, boxes] for D."""
-    rng = np.random.default_rng(seed)
-    labels = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
-    x, y = rng.integers(0, 44, (2, batch))
-    w, h = rng.integers(8, 21, (2, batch))
-    boxes = np.stack([x, y, w, h], axis=1).astype(np.float32)
-    if kind == "generator":
-        first = rng.uniform(-1, 1, (batch, 100)).astype(np.float32)
-    else:
-        first = rng.uniform(0, 1, (batch, 64, 64, 1)).astype(np.float32)
-    return [first, labels, boxes]
 
 
 def to_bfloat16_values(array):
