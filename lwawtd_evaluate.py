@@ -8,7 +8,7 @@ FID on the judge's features, overall and per digit. It prints two tables and
 writes them as JSON (--output).
 
 Examples:
-  # Train the judge once (about 0.1 M weights); it is cached in judge/
+  # Retrain the judge (about 0.1 M weights), replacing the one shipped in judge/
   python lwawtd_evaluate.py --train_judge
 
   # Evaluate the latest checkpoint of a run; the JSON goes into the run folder

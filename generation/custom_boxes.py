@@ -73,6 +73,6 @@ def write_box_samples(sampler, digits, boxes, count, out_dir, draw_box=False):
                                     tile_name(digit, box.tolist(), sample, outlined))
                 save_png(path, tile)
                 paths.append(path)
-    logging.info("wrote %d samples in each of %d boxes for digits %s",
-                 count, len(boxes), ", ".join(map(str, digits)))
+    logging.info("wrote %d samples in each of %d boxes for %s %s", count, len(boxes),
+                 "digit" if len(digits) == 1 else "digits", ", ".join(map(str, digits)))
     return paths

@@ -4,8 +4,8 @@ Example:
   python -m training.export --model log_dir/lwawtd/lwawtd_20261204-213806 --out_dir pretrained
 
 The export contains config.json, checkpoints/ckpt-<iteration> with only the
-generator's variables (about 8 MB instead of 40 MB with the discriminator and
-both optimizers), and generator.keras, a self-contained Keras model that
+generator's variables (2.8 MB for the default architecture, against about 38 MB for
+a training checkpoint with the discriminator and both optimizers), and generator.keras, a self-contained Keras model that
 `keras.saving.load_model` reads once the `models` and `stn` packages are
 imported (they register the custom layers).
 """
@@ -50,6 +50,8 @@ def export_generator(model_path, out_dir, iteration=None, overwrite=False):
 
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # TensorFlow logs an INFO line about sharding at every checkpoint save through absl.
+    logging.getLogger("absl").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True,
