@@ -55,9 +55,9 @@ def prepare_resume(run_dir, max_iter=None):
 
     Args:
       run_dir: a run folder that lwawtd.py wrote.
-      max_iter: if given, the run's new last iteration; it must lie beyond the
-        last checkpoint, and it is written to the run's configuration so that
-        a later plain --resume keeps it.
+      max_iter: if given, the run's new last iteration. It must lie beyond
+        the last checkpoint. It is written to the run's config.json, so a later
+        plain --resume keeps it.
     """
     if not os.path.isfile(os.path.join(run_dir, CONFIG_FILE)):
         raise ValueError(f"--resume {run_dir}: no {CONFIG_FILE} found; give a run folder "
